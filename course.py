@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""One entry point for the course: build the book, run the tests, refresh notebooks.
+
+    python3 course.py book      # make .venv, install, execute every notebook, write the HTML
+    python3 course.py test      # make .venv, install, run every test (what CI runs)
+    python3 course.py execute [notebooks/01_*.ipynb ...]   # re-execute notebooks in place
+
+Needs only Python 3.11+ and the package registries. The virtual environment lives in
+``.venv`` and is reinstalled only when ``pyproject.toml`` changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+EXTRAS = "book,test"
+
+
+def _venv_python() -> Path:
+    sub = "Scripts/python.exe" if os.name == "nt" else "bin/python"
+    return VENV / sub
+
+
+def _run(cmd, **kwargs) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kwargs)
+
+
+def ensure_env() -> Path:
+    """Create ``.venv`` and install ntklib with its book and test extras, if needed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"course.py needs Python 3.11 or newer, this is {sys.version.split()[0]}.")
+    py = _venv_python()
+    stamp = VENV / ".ntklib-stamp"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest() + EXTRAS
+    if py.exists() and stamp.exists() and stamp.read_text() == want:
+        return py
+    if not py.exists():
+        print(f"Creating the virtual environment {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    rc = _run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+               "-e", f".[{EXTRAS}]"])
+    if rc:
+        sys.exit(f"Installing the course environment failed (pip exit code {rc}).")
+    stamp.write_text(want)
+    return py
+
+
+def _env(profile: str | None = None) -> dict:
+    env = dict(os.environ)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    if profile:
+        env["NTKLIB_PROFILE"] = profile
+    return env
+
+
+def cmd_book(args) -> int:
+    py = ensure_env()
+    jb = py.parent / ("jupyter-book.exe" if os.name == "nt" else "jupyter-book")
+    rc = _run([jb, "build", ".", "-W", "-n", "--keep-going", *args], env=_env())
+    index = ROOT / "_build" / "html" / "index.html"
+    if rc == 0:
+        print(f"\nThe book is built. Open it in a browser:\n  {index.as_uri()}")
+    else:
+        print(f"\nThe book build failed (exit code {rc}); the log above says why.")
+    return rc
+
+
+def cmd_test(args) -> int:
+    py = ensure_env()
+    env = _env(profile="small")
+    env["JAX_PLATFORMS"] = "cpu"  # no GPU-probe warnings in outputs; notebooks were executed on CPU
+    rc = _run([py, "-m", "pytest", "--nbval", "--nbval-sanitize-with", "tests/sanitize.cfg",
+               "--nbval-cell-timeout", "600", *args], env=env)
+    if rc == 5:
+        print("No test was collected: that is a failure, not a pass.")
+        return 1
+    return rc
+
+
+def cmd_execute(args) -> int:
+    py = ensure_env()
+    env = _env(profile="small")
+    env["JAX_PLATFORMS"] = "cpu"
+    notebooks = args or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("*.ipynb"))
+    rc = 0
+    for nb in notebooks:
+        rc |= _run([py, "-m", "jupyter", "execute", "--inplace", "--timeout=600", nb], env=env)
+    return rc
+
+
+COMMANDS = {"book": cmd_book, "test": cmd_test, "execute": cmd_execute}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 1 or argv[0] not in COMMANDS:
+        print(__doc__)
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

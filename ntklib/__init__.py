@@ -1,0 +1,30 @@
+"""ntklib: why gradient descent finds global minima of over-parameterized networks.
+
+The companion library of the course. One module per idea:
+
+* :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
+* :mod:`ntklib.plotting`, :mod:`ntklib.explore`, :mod:`ntklib.claims`,
+  :mod:`ntklib.config`: the course's plot style, explorers, verdict cells and size
+  profiles.
+"""
+
+from . import claims, config, explore, linear, plotting
+from .claims import ClaimFailed, verdict
+from .config import profile
+from .explore import Explorer
+from .plotting import use_style
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClaimFailed",
+    "Explorer",
+    "claims",
+    "config",
+    "explore",
+    "linear",
+    "plotting",
+    "profile",
+    "use_style",
+    "verdict",
+]

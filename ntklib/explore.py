@@ -1,0 +1,138 @@
+"""Explorers: one figure, two ways to play with it.
+
+A chapter draws a figure with a function ``draw(fig, **params)``. :class:`Explorer`
+turns it into
+
+* live ipywidgets controls (:meth:`Explorer.widgets`) that redraw the figure in a
+  running kernel (Colab, Jupyter), and
+* a precomputed player (:meth:`Explorer.player`): a ``FuncAnimation.to_jshtml()``
+  animation over one parameter, a self-contained HTML/JS slider that works in the
+  static online book, where no kernel runs.
+
+In the chapter notebooks the widgets cell carries the tags ``remove-output`` (so the
+book never shows a slider that cannot move) and ``nbval-ignore-output``; the player
+cell's output is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib import animation
+
+from .plotting import STYLE, style
+
+__all__ = ["Explorer"]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+class Explorer:
+    """An interactive figure over a grid of parameter values.
+
+    Args:
+      draw: ``draw(fig, **params)`` draws into an empty figure ``fig``.
+      params: for each parameter name, the sequence of values it may take.
+      defaults: the starting value of each parameter (default: the middle value).
+      figsize: figure size in inches (default: the course style's).
+      cache: memoize ``compute`` results by parameter tuple (see below).
+      compute: optional ``compute(**params) -> data``; when given, ``draw`` is called
+        as ``draw(fig, data, **params)`` and results are cached, so moving a slider
+        back to a seen value is instant and the player reuses the widgets' work.
+
+    Example:
+      >>> ex = Explorer(lambda fig, a: fig.subplots().plot([0, a]), {"a": [1.0, 2.0]})
+      >>> html = ex.player("a")      # doctest: +SKIP
+      >>> ex.widgets()               # doctest: +SKIP
+    """
+
+    def __init__(self, draw: Callable, params: Mapping[str, Sequence], *,
+                 defaults: Mapping[str, Any] | None = None,
+                 figsize: tuple[float, float] | None = None,
+                 compute: Callable | None = None):
+        if not params:
+            raise ValueError("Explorer needs at least one parameter, e.g. {'eta': [0.1, 0.5, 1.0]}.")
+        self.params = {k: list(v) for k, v in params.items()}
+        for name, values in self.params.items():
+            if len(values) == 0:
+                raise ValueError(f"Explorer: parameter {name!r} has no values; give at least one.")
+        self.defaults = {k: v[len(v) // 2] for k, v in self.params.items()}
+        for name, value in (defaults or {}).items():
+            if name not in self.params:
+                raise ValueError(f"Explorer: default for unknown parameter {name!r}; "
+                                 f"known: {', '.join(self.params)}.")
+            if value not in self.params[name]:
+                raise ValueError(f"Explorer: default {name}={value!r} is not among its values "
+                                 f"{self.params[name]!r}.")
+            self.defaults[name] = value
+        self.draw = draw
+        self.compute = compute
+        self.figsize = figsize or STYLE["figure.figsize"]
+        self._cache: dict[tuple, Any] = {}
+
+    def _render(self, fig, values: Mapping[str, Any]) -> None:
+        fig.clear()
+        with style():
+            if self.compute is None:
+                self.draw(fig, **values)
+            else:
+                key = tuple(values[k] for k in self.params)
+                if key not in self._cache:
+                    self._cache[key] = self.compute(**values)
+                self.draw(fig, self._cache[key], **values)
+
+    def player(self, over: str, *, dpi: int = 72, interval: int = 700, **fixed):
+        """A kernel-free HTML player that steps ``over`` through its values.
+
+        The other parameters are held at their defaults, or at ``fixed`` values.
+        Returns an ``IPython.display.HTML`` object (display it, or end a cell with it).
+        """
+        from IPython.display import HTML
+
+        if over not in self.params:
+            raise ValueError(f"Explorer.player: unknown parameter {over!r}; known: {', '.join(self.params)}.")
+        values = dict(self.defaults, **fixed)
+        with style():
+            fig = plt.figure(figsize=self.figsize, dpi=dpi)
+
+        def frame(i):
+            values[over] = self.params[over][i]
+            self._render(fig, values)
+            fig.text(0.995, 0.005, f"{over} = {_fmt(values[over])}", ha="right", va="bottom",
+                     fontsize=9, color="0.3")
+            return []
+
+        anim = animation.FuncAnimation(fig, frame, frames=len(self.params[over]),
+                                       interval=interval, blit=False, repeat=False)
+        with style():
+            html = anim.to_jshtml(default_mode="once")
+        plt.close(fig)
+        return HTML(html)
+
+    def widgets(self):
+        """Live ipywidgets controls that redraw the figure; needs a running kernel.
+
+        Returns an ``ipywidgets.VBox`` (sliders above the figure): end a cell with it.
+        """
+        import ipywidgets as w
+
+        controls = {
+            name: w.SelectionSlider(options=[(_fmt(v), v) for v in values],
+                                    value=self.defaults[name], description=name,
+                                    continuous_update=False)
+            for name, values in self.params.items()
+        }
+
+        def update(**values):
+            with style():
+                fig = plt.figure(figsize=self.figsize)
+            self._render(fig, values)
+            plt.show()
+
+        out = w.interactive_output(update, controls)
+        return w.VBox([w.HBox(list(controls.values())), out])
