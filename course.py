@@ -56,6 +56,7 @@ def ensure_env() -> Path:
 def _env(profile: str | None = None) -> dict:
     env = dict(os.environ)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env["NTKLIB_HEADLESS"] = "1"  # explorers skip live widget drawing (see ntklib/explore.py)
     if profile:
         env["NTKLIB_PROFILE"] = profile
     return env

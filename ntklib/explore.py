@@ -16,6 +16,7 @@ cell's output is kept.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -134,5 +135,11 @@ class Explorer:
             self._render(fig, values)
             plt.show()
 
-        out = w.interactive_output(update, controls)
+        if os.environ.get("NTKLIB_HEADLESS"):
+            # Executed with no one watching (book build, nbval, `course.py execute`): build
+            # the controls but draw nothing into the Output widget. Output-widget traffic
+            # during headless execution can leave nbclient waiting forever on an idle kernel.
+            out = w.Output()
+        else:
+            out = w.interactive_output(update, controls)
         return w.VBox([w.HBox(list(controls.values())), out])
