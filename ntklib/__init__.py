@@ -3,12 +3,13 @@
 The companion library of the course. One module per idea:
 
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
+* :mod:`ntklib.adversarial`: attacks (FGSM, PGD) and adversarial training (chapter 7).
 * :mod:`ntklib.plotting`, :mod:`ntklib.explore`, :mod:`ntklib.claims`,
   :mod:`ntklib.config`: the course's plot style, explorers, verdict cells and size
   profiles.
 """
 
-from . import claims, config, explore, linear, plotting
+from . import adversarial, claims, config, explore, linear, plotting
 from .claims import ClaimFailed, verdict
 from .config import profile
 from .explore import Explorer
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClaimFailed",
+    "adversarial",
     "Explorer",
     "claims",
     "config",
