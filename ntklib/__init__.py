@@ -3,13 +3,14 @@
 The companion library of the course. One module per idea:
 
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
+* :mod:`ntklib.nonlinear`: GD on f(theta) and the Oymak-Soltanolkotabi constants (chapter 2).
 * :mod:`ntklib.adversarial`: attacks (FGSM, PGD) and adversarial training (chapter 7).
 * :mod:`ntklib.plotting`, :mod:`ntklib.explore`, :mod:`ntklib.claims`,
   :mod:`ntklib.config`: the course's plot style, explorers, verdict cells and size
   profiles.
 """
 
-from . import adversarial, claims, config, explore, linear, plotting
+from . import adversarial, claims, config, explore, linear, nonlinear, plotting
 from .claims import ClaimFailed, verdict
 from .config import profile
 from .explore import Explorer
@@ -25,6 +26,7 @@ __all__ = [
     "config",
     "explore",
     "linear",
+    "nonlinear",
     "plotting",
     "profile",
     "use_style",
