@@ -4,13 +4,16 @@ The companion library of the course. One module per idea:
 
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
 * :mod:`ntklib.nonlinear`: GD on f(theta) and the Oymak-Soltanolkotabi constants (chapter 2).
+* :mod:`ntklib.shallow`: the one-hidden-layer network, its init and training (chapters 3-4).
+* :mod:`ntklib.ntk`: empirical, structured and infinite-width NTKs, linearization (chapter 4).
+* :mod:`ntklib.data`: offline data sets (digits, diabetes, sphere, teacher, label noise).
 * :mod:`ntklib.adversarial`: attacks (FGSM, PGD) and adversarial training (chapter 7).
 * :mod:`ntklib.plotting`, :mod:`ntklib.explore`, :mod:`ntklib.claims`,
   :mod:`ntklib.config`: the course's plot style, explorers, verdict cells and size
   profiles.
 """
 
-from . import adversarial, claims, config, explore, linear, nonlinear, plotting
+from . import adversarial, claims, config, data, explore, linear, nonlinear, ntk, plotting, shallow
 from .claims import ClaimFailed, verdict
 from .config import profile
 from .explore import Explorer
@@ -24,11 +27,14 @@ __all__ = [
     "Explorer",
     "claims",
     "config",
+    "data",
     "explore",
     "linear",
     "nonlinear",
+    "ntk",
     "plotting",
     "profile",
+    "shallow",
     "use_style",
     "verdict",
 ]
