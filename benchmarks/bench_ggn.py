@@ -44,7 +44,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy / jax load OpenBLAS
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path

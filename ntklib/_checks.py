@@ -75,6 +75,28 @@ def check_positive(fn: str, name: str, value, *, integer: bool = False) -> None:
         raise ValueError(f"{fn}: {name} must be a finite number > 0, got {value!r}.")
 
 
+def check_int(fn: str, name: str, value, minimum: int) -> int:
+    """Return ``int(value)``; raise unless it is an integer (not a bool) ``>= minimum``."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{fn}: {name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_nonnegative(fn: str, name: str, value, meaning: str = "") -> float:
+    """Return ``float(value)``; raise unless it is a finite number ``>= 0``.
+
+    ``meaning`` (optional) ends the message, e.g. "the radius of the ball"."""
+    tail = f" ({meaning})" if meaning else ""
+    msg = f"{fn}: {name} must be a finite number >= 0{tail}, got {value!r}."
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(msg) from None
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(msg)
+    return v
+
+
 def check_overparameterized(fn: str, n: int, p: int) -> None:
     """Raise unless n <= p, the over-parameterized regime the theorems assume."""
     if n > p:

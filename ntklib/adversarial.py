@@ -45,7 +45,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_finite, check_positive
+from ._checks import check_finite, check_nonnegative, check_positive
 
 __all__ = [
     "NORMS",
@@ -136,14 +136,7 @@ def _check_norm(fn, norm):
 
 
 def _check_eps(fn, eps):
-    try:
-        e = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"{fn}: eps must be a number >= 0, got {eps!r}.") from None
-    if not np.isfinite(e) or e < 0:
-        raise ValueError(f"{fn}: eps must be a finite number >= 0 (the radius of the ball), "
-                         f"got {eps!r}.")
-    return e
+    return check_nonnegative(fn, "eps", eps, "the radius of the ball")
 
 
 def _check_loss_name(fn, loss):

@@ -2,6 +2,7 @@ r"""Small data sets for the experiments, all generated or loaded offline.
 
 * :func:`sphere`, :func:`teacher`, :func:`clusterable`: synthetic inputs and labels.
 * :func:`digits`, :func:`diabetes`: scikit-learn's bundled data sets (no download).
+* :func:`friedman1`: Friedman's (1991) generated regression benchmark, with its known noise.
 * :func:`one_hot`, :func:`corrupt_labels`: label helpers.
 * :func:`shuffled_pixels`, :func:`random_pixels`, :func:`gaussian_inputs`,
   :func:`normalize_rows`: the input randomizations of Zhang et al. (2017), Fig. 1a.
@@ -14,6 +15,7 @@ References:
   Zhang, Bengio, Hardt, Recht and Vinyals (2017), Understanding deep learning requires
   rethinking generalization, ICLR. Li, Soltanolkotabi and Oymak (2020), Gradient descent with
   early stopping is provably robust to label noise for overparameterized neural networks.
+  Friedman (1991), Multivariate adaptive regression splines, Annals of Statistics.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, check_positive
+from ._checks import as_matrix, check_int as _check_int, check_nonnegative, check_positive
 
 __all__ = [
     "Classification",
@@ -37,6 +39,8 @@ __all__ = [
     "normalize_rows",
     "digits",
     "diabetes",
+    "FriedmanRegression",
+    "friedman1",
     "one_hot",
     "corrupt_labels",
     "shuffled_pixels",
@@ -73,6 +77,30 @@ class Regression(NamedTuple):
     y_test: jax.Array
 
 
+class FriedmanRegression(NamedTuple):
+    """A train/test split of :func:`friedman1`, with the noiseless targets and the noise level.
+
+    Attributes:
+      X_train: ``(n_train, d)``.
+      y_train: ``(n_train,)`` noisy targets :math:`f(x) + \\varepsilon`.
+      X_test: ``(n_test, d)``.
+      y_test: ``(n_test,)`` noisy targets.
+      f_train: ``(n_train,)`` the noiseless regression function :math:`f(x)` at the training inputs.
+      f_test: ``(n_test,)`` the same at the test inputs.
+      noise_var: the variance of :math:`y - f(x)` in the units of ``y`` (``noise**2``, divided by
+        the training variance of ``y`` when standardized): the expected test MSE of the best
+        possible predictor, :math:`f` itself.
+    """
+
+    X_train: jax.Array
+    y_train: jax.Array
+    X_test: jax.Array
+    y_test: jax.Array
+    f_train: jax.Array
+    f_test: jax.Array
+    noise_var: float
+
+
 class Corrupted(NamedTuple):
     """Labels after :func:`corrupt_labels`.
 
@@ -101,12 +129,6 @@ class Clusterable(NamedTuple):
     cluster: jax.Array
     centers: jax.Array
     center_labels: jax.Array
-
-
-def _check_int(fn, name, value, minimum):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{fn}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _as_key(fn, key):
@@ -292,6 +314,67 @@ def diabetes(*, n_train: int | None = None, n_test: int | None = None, key,
                       jnp.asarray(yte, f))
 
 
+def friedman1(n_train: int, n_test: int, *, d: int = 10, noise: float = 1.0, key,
+              standardize: bool = True) -> FriedmanRegression:
+    """Friedman's first generated regression problem (1991), offline and with a known noise level.
+
+    Inputs are uniform on :math:`[0, 1]^d` (only the first five features matter, the other
+    ``d - 5`` are distractors) and the targets are
+
+    .. math::
+
+       y = f(x) + \\varepsilon, \\qquad
+       f(x) = 10 \\sin(\\pi x_1 x_2) + 20 (x_3 - \\tfrac12)^2 + 10 x_4 + 5 x_5, \\qquad
+       \\varepsilon \\sim \\mathcal N(0, \\sigma^2),
+
+    the function of scikit-learn's ``make_friedman1``. Since :math:`f` is known, so is the
+    best achievable test error: :math:`\\mathbb E (f(x) - y)^2 = \\sigma^2` (``noise_var``). With
+    ``standardize`` (default) the features and the targets (``y`` and ``f`` alike) are z-scored
+    with the **training-set** mean and standard deviation, as in :func:`diabetes`, and
+    ``noise_var`` is rescaled to match.
+
+    Args:
+      n_train: training examples, ``>= 1``.
+      n_test: test examples, ``>= 0``.
+      d: input dimension, ``>= 5`` (default 10, as in Friedman 1991).
+      noise: :math:`\\sigma \\ge 0` (default 1).
+      key: ``jax.random`` key or ``int`` seed (keyword-only); inputs and noise are drawn with
+        ``jax.random`` in the default float dtype and evaluated in float64.
+      standardize: z-score features and targets.
+
+    Returns:
+      :class:`FriedmanRegression`.
+
+    References:
+      Friedman (1991), Multivariate adaptive regression splines, Annals of Statistics 19(1).
+    """
+    fn = "friedman1"
+    n_train = _check_int(fn, "n_train", n_train, 1)
+    n_test = _check_int(fn, "n_test", n_test, 0)
+    d = _check_int(fn, "d", d, 5)  # the function uses five features
+    sigma = check_nonnegative(fn, "noise", noise, "the standard deviation of the noise")
+    n = n_train + n_test
+    kx, ke = jax.random.split(_as_key(fn, key))
+    # one flat draw, reshaped: XLA compiles a 1-D uniform draw several times faster than a 2-D one
+    X = np.asarray(jax.random.uniform(kx, (n * d,)), np.float64).reshape(n, d)
+    eps = sigma * np.asarray(jax.random.normal(ke, (n,)), np.float64)
+    f = (10.0 * np.sin(np.pi * X[:, 0] * X[:, 1]) + 20.0 * (X[:, 2] - 0.5) ** 2
+         + 10.0 * X[:, 3] + 5.0 * X[:, 4])
+    y = f + eps
+    noise_var = sigma**2
+    if standardize:
+        mu, sd = X[:n_train].mean(0), X[:n_train].std(0)
+        X = (X - mu) / np.where(sd > 0, sd, 1.0)
+        ym, ys = y[:n_train].mean(), y[:n_train].std()
+        ys = ys if ys > 0 else 1.0
+        y, f = (y - ym) / ys, (f - ym) / ys
+        noise_var = sigma**2 / ys**2
+    dt = jnp.result_type(float)
+    a = lambda v: jnp.asarray(v, dt)
+    return FriedmanRegression(a(X[:n_train]), a(y[:n_train]), a(X[n_train:]), a(y[n_train:]),
+                              a(f[:n_train]), a(f[n_train:]), float(noise_var))
+
+
 def one_hot(y, num_classes: int | None = None) -> jax.Array:
     """``(n, K)`` float one-hot encoding of int labels ``y`` in ``0 .. K - 1``.
 
@@ -433,9 +516,7 @@ def clusterable(n: int, d: int, *, num_clusters: int, num_classes: int = 2,
     if C > K:
         raise ValueError(f"{fn}: num_classes={C} exceeds num_clusters={K}, so some class would "
                          "have no points; use num_classes <= num_clusters.")
-    eps = float(noise)
-    if not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"{fn}: noise must be a finite number >= 0, got {noise!r}.")
+    eps = check_nonnegative(fn, "noise", noise, "the spread of the points around their centers")
     kc, kg = jax.random.split(_as_key(fn, key))
     centers = sphere(K, d, key=kc)
     cluster = jnp.arange(n, dtype=jnp.int32) % K

@@ -53,7 +53,7 @@ import math
 import time
 import warnings
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import jax
@@ -61,7 +61,8 @@ import jax.numpy as jnp
 import optax
 from jax.scipy.linalg import cho_factor, cho_solve
 
-from ._checks import as_matrix, as_vector, check_finite, check_positive
+from ._checks import as_matrix, as_vector, check_finite, check_nonnegative, check_positive
+from ._checks import check_int as _check_int
 from .ntk import gram
 from .shallow import ShallowNet, _check_net, _check_params
 
@@ -324,20 +325,7 @@ def _check_loss(fn: str, loss) -> None:
 
 
 def _check_damping(fn: str, damping) -> float:
-    try:
-        lam = float(damping)
-    except (TypeError, ValueError):
-        raise ValueError(f"{fn}: damping must be a number >= 0, got {damping!r}.") from None
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"{fn}: damping must be a finite number >= 0, got {damping!r}; "
-                         "it is the lambda added to the Gram's diagonal.")
-    return lam
-
-
-def _check_int(fn: str, name: str, value, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{fn}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+    return check_nonnegative(fn, "damping", damping, "the lambda added to the Gram's diagonal")
 
 
 def _check_tol(fn: str, tol):

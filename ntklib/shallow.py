@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import optax
 
 from ._checks import as_matrix, as_vector, check_positive
+from ._checks import check_int as _check_int
 
 __all__ = [
     "ACTIVATIONS",
@@ -239,12 +240,6 @@ def _check_inputs(fn: str, W, X, name: str = "X"):
         raise ValueError(f"{fn}: {name} has {X.shape[1]} features but W expects d={W.shape[1]}; "
                          "pass inputs with as many columns as params['W'].")
     return X
-
-
-def _check_int(fn: str, name: str, value, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{fn}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- the model

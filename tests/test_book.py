@@ -1,6 +1,5 @@
 """The book builds with warnings as errors, from the committed (nbval-checked) notebooks."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path

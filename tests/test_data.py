@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import jax
-from sklearn.datasets import load_diabetes, load_digits
+from sklearn.datasets import load_diabetes, load_digits, make_friedman1
 
 from ntklib import data
 from ntklib.shallow import ShallowNet, apply, init
@@ -81,9 +81,83 @@ def test_diabetes_standardized(x64):
     # an affine map per feature: the test set uses the training statistics
     Xr, Xs = np.asarray(raw.X_train), np.asarray(ds.X_train)
     mu, sd = Xr.mean(0), Xr.std(0)
+    np.testing.assert_allclose(Xs, (Xr - mu) / sd, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(np.asarray(ds.X_test), (np.asarray(raw.X_test) - mu) / sd,
                                rtol=1e-10, atol=1e-12)
     assert np.isin(np.asarray(raw.y_train), ref.target).all()
+
+
+def _friedman_formula(X):
+    """Friedman (1991), eq. (54), transcribed here independently of ntklib."""
+    x1, x2, x3, x4, x5 = (X[:, j] for j in range(5))
+    return 10 * np.sin(np.pi * x1 * x2) + 20 * (x3 - 0.5) ** 2 + 10 * x4 + 5 * x5
+
+
+def test_friedman1_is_the_friedman_function(x64):
+    # the oracle itself against scikit-learn's generator (noise 0: y is the function)
+    Xs, fs = make_friedman1(500, 7, noise=0.0, random_state=0)
+    np.testing.assert_allclose(_friedman_formula(Xs), fs, rtol=1e-12)
+    ds = data.friedman1(300, 200, d=7, noise=1.0, key=KEY, standardize=False)
+    for X, f in ((ds.X_train, ds.f_train), (ds.X_test, ds.f_test)):
+        X = np.asarray(X)
+        assert X.shape[1] == 7 and X.min() >= 0.0 and X.max() <= 1.0
+        np.testing.assert_allclose(np.asarray(f), _friedman_formula(X), rtol=1e-12)
+    assert ds.X_train.shape == (300, 7) and ds.y_test.shape == (200,)
+    assert ds.noise_var == 1.0
+    quiet = data.friedman1(50, 0, noise=0.0, key=KEY, standardize=False)
+    np.testing.assert_array_equal(np.asarray(quiet.y_train), np.asarray(quiet.f_train))
+
+
+def test_friedman1_noise_and_distribution(x64):
+    n, sigma = 40000, 0.5
+    ds = data.friedman1(n, 0, noise=sigma, key=KEY, standardize=False)
+    X, y = np.asarray(ds.X_train), np.asarray(ds.y_train)
+    eps = y - np.asarray(ds.f_train)
+    # the noise is N(0, sigma^2): sample mean within 5 standard errors sigma/sqrt(n), sample
+    # variance within 5 of its standard errors sigma^2 sqrt(2/n)
+    assert abs(eps.mean()) < 5 * sigma / math.sqrt(n)
+    assert abs(eps.var() - sigma**2) < 5 * sigma**2 * math.sqrt(2 / n)
+    assert abs(np.corrcoef(eps, X[:, 0])[0, 1]) < 5 / math.sqrt(n)  # independent of x
+    # inputs uniform on [0, 1]: mean 1/2, variance 1/12, standard errors from those moments
+    assert np.abs(X.mean(0) - 0.5).max() < 5 * math.sqrt(1 / 12 / n)
+    # (the sample variance has variance (mu4 - sigma^4)/n = (1/80 - 1/144)/n = 1/(180 n))
+    assert np.abs(X.var(0) - 1 / 12).max() < 5 * math.sqrt(1 / 180 / n)
+    # the targets have the distribution of scikit-learn's make_friedman1 (an independent
+    # generator): compare means and standard deviations within 5 two-sample standard errors
+    # (sd sqrt(2/n) for the means; about sqrt(1/n) for the ratio of two sample deviations)
+    _, ys = make_friedman1(n, 10, noise=sigma, random_state=1)
+    sd = y.std()
+    assert abs(y.mean() - ys.mean()) < 5 * sd * math.sqrt(2 / n)
+    assert abs(y.std() / ys.std() - 1) < 5 * math.sqrt(1 / n)
+
+
+def test_friedman1_standardized(x64):
+    raw = data.friedman1(400, 150, noise=2.0, key=KEY, standardize=False)
+    std = data.friedman1(400, 150, noise=2.0, key=KEY)
+    Xr, yr = np.asarray(raw.X_train), np.asarray(raw.y_train)
+    mu, sd, ym, ys = Xr.mean(0), Xr.std(0), yr.mean(), yr.std()
+    # one affine map from the training statistics, for train and test, for y and f alike
+    np.testing.assert_allclose(np.asarray(std.X_train), (Xr - mu) / sd, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(std.X_test), (np.asarray(raw.X_test) - mu) / sd,
+                               rtol=1e-10, atol=1e-12)
+    for a, b in ((std.y_train, raw.y_train), (std.y_test, raw.y_test),
+                 (std.f_train, raw.f_train), (std.f_test, raw.f_test)):
+        np.testing.assert_allclose(np.asarray(a), (np.asarray(b) - ym) / ys, rtol=1e-10,
+                                   atol=1e-12)
+    assert np.asarray(std.y_train).std() == pytest.approx(1.0, rel=1e-12)
+    assert std.noise_var == pytest.approx(4.0 / ys**2, rel=1e-12)
+
+
+def test_friedman1_bad_inputs():
+    with pytest.raises(ValueError, match="d must be an integer >= 5"):
+        data.friedman1(10, 10, d=4, key=KEY)
+    for bad in (-1.0, float("nan"), "loud"):
+        with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
+            data.friedman1(10, 10, noise=bad, key=KEY)
+    with pytest.raises(ValueError, match="n_train must be an integer >= 1"):
+        data.friedman1(0, 10, key=KEY)
+    with pytest.raises(ValueError, match="pass key="):
+        data.friedman1(10, 10, key=None)
 
 
 def test_one_hot():
