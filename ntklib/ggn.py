@@ -711,6 +711,15 @@ def _run_ggn(fn, model, params, X, y, *, steps, lam, lr, tol, max_time, warmup, 
     return _trajectory(losses, tests, times, epochs, params, cond, fb, compile_time)
 
 
+def _check_run(fn, loss, lr, damping, steps, tol, max_time, block_size):
+    """The argument checks :func:`ggn` and :func:`ggn_minibatch` share; returns
+    ``(damping, steps, tol, max_time, block_size)``, validated."""
+    _check_loss(fn, loss)
+    check_positive(fn, "lr", lr)
+    return (_check_damping(fn, damping), _check_int(fn, "steps", steps, 0), _check_tol(fn, tol),
+            _check_max_time(fn, max_time), _check_int(fn, "block_size", block_size, 1))
+
+
 def ggn(model, params0, X, y, *, steps: int, damping: float = 0.0, lr: float = 1.0,
         tol: float | None = None, max_time: float | None = None, loss: str = "squared",
         block_size: int = 256, warmup: bool = True, X_test=None, y_test=None
@@ -749,13 +758,8 @@ def ggn(model, params0, X, y, *, steps: int, damping: float = 0.0, lr: float = 1
       Cai et al. (2019), the GGN algorithm (full batch).
     """
     fn = "ggn"
-    _check_loss(fn, loss)
-    check_positive(fn, "lr", lr)
-    lam = _check_damping(fn, damping)
-    steps = _check_int(fn, "steps", steps, 0)
-    tol = _check_tol(fn, tol)
-    max_time = _check_max_time(fn, max_time)
-    block_size = _check_int(fn, "block_size", block_size, 1)
+    lam, steps, tol, max_time, block_size = _check_run(fn, loss, lr, damping, steps, tol,
+                                                       max_time, block_size)
     params0, X, y = _prepare(fn, model, params0, X, y)
     test = _prepare_test(fn, model, params0, X_test, y_test, X)
     n = X.shape[0]
@@ -800,13 +804,8 @@ def ggn_minibatch(model, params0, X, y, *, steps: int, batch_size: int, key,
       Cai et al. (2019), mini-batch GGN.
     """
     fn = "ggn_minibatch"
-    _check_loss(fn, loss)
-    check_positive(fn, "lr", lr)
-    lam = _check_damping(fn, damping)
-    steps = _check_int(fn, "steps", steps, 0)
-    tol = _check_tol(fn, tol)
-    max_time = _check_max_time(fn, max_time)
-    block_size = _check_int(fn, "block_size", block_size, 1)
+    lam, steps, tol, max_time, block_size = _check_run(fn, loss, lr, damping, steps, tol,
+                                                       max_time, block_size)
     if key is None:
         raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed); the batches are random.")
     params0, X, y = _prepare(fn, model, params0, X, y)
