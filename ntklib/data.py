@@ -27,6 +27,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from . import _random
 from ._checks import as_matrix, check_int as _check_int, check_nonnegative, check_positive
 
 __all__ = [
@@ -175,7 +176,7 @@ def sphere(n: int, d: int, *, key, radius: float = 1.0) -> jax.Array:
     n = _check_int("sphere", "n", n, 1)
     d = _check_int("sphere", "d", d, 1)
     check_positive("sphere", "radius", radius)
-    g = jax.random.normal(_as_key("sphere", key), (n, d), jnp.result_type(float))
+    g = _random.normal(_as_key("sphere", key), (n, d), jnp.result_type(float))
     return radius * g / jnp.linalg.norm(g, axis=1, keepdims=True)
 
 
@@ -355,8 +356,7 @@ def friedman1(n_train: int, n_test: int, *, d: int = 10, noise: float = 1.0, key
     sigma = check_nonnegative(fn, "noise", noise, "the standard deviation of the noise")
     n = n_train + n_test
     kx, ke = jax.random.split(_as_key(fn, key))
-    # one flat draw, reshaped: XLA compiles a 1-D uniform draw several times faster than a 2-D one
-    X = np.asarray(jax.random.uniform(kx, (n * d,)), np.float64).reshape(n, d)
+    X = np.asarray(_random.uniform(kx, (n, d)), np.float64)
     eps = sigma * np.asarray(jax.random.normal(ke, (n,)), np.float64)
     f = (10.0 * np.sin(np.pi * X[:, 0] * X[:, 1]) + 20.0 * (X[:, 2] - 0.5) ** 2
          + 10.0 * X[:, 3] + 5.0 * X[:, 4])
@@ -478,7 +478,7 @@ def gaussian_inputs(X, *, key) -> jax.Array:
       ``(n, d)``.
     """
     X = as_matrix("gaussian_inputs", "X", X)
-    g = jax.random.normal(_as_key("gaussian_inputs", key), X.shape, X.dtype)
+    g = _random.normal(_as_key("gaussian_inputs", key), X.shape, X.dtype)
     return X.mean(axis=0) + X.std(axis=0) * g
 
 
@@ -521,7 +521,7 @@ def clusterable(n: int, d: int, *, num_clusters: int, num_classes: int = 2,
     centers = sphere(K, d, key=kc)
     cluster = jnp.arange(n, dtype=jnp.int32) % K
     center_labels = jnp.arange(K, dtype=jnp.int32) % C
-    g = jax.random.normal(kg, (n, d), centers.dtype)
+    g = _random.normal(kg, (n, d), centers.dtype)
     X = centers[cluster] + eps * g / math.sqrt(d)
     X = X / jnp.linalg.norm(X, axis=1, keepdims=True)
     return Clusterable(X=X, y=center_labels[cluster], cluster=cluster, centers=centers,

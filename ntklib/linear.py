@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
+from . import _random
 from ._checks import as_matrix, as_vector, check_full_row_rank, check_overparameterized
 
 __all__ = [
@@ -355,5 +356,5 @@ def random_features(inputs, p: int, *, key, activation: str = "relu") -> jax.Arr
     if activation not in acts:
         raise ValueError(f"random_features: unknown activation {activation!r}; use one of "
                          f"{', '.join(acts)}.")
-    W = jax.random.normal(key, (int(p), A.shape[1]), A.dtype)
+    W = _random.normal(key, (int(p), A.shape[1]), A.dtype)
     return acts[activation](A @ W.T) / jnp.sqrt(jnp.asarray(p, A.dtype))

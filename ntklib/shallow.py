@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from . import _random
 from ._checks import as_matrix, as_vector, check_positive
 from ._checks import check_int as _check_int
 
@@ -278,7 +279,7 @@ def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
     kw, kv = jax.random.split(key)
     m = net.width
     sw, sv = (1.0, 1.0) if net.parameterization == "ntk" else (1.0 / math.sqrt(d), 1.0 / math.sqrt(m))
-    W = sw * jax.random.normal(kw, (m, d), dtype)
+    W = sw * _random.normal(kw, (m, d), dtype)
     if net.v_init == "sign":
         v = sv * jax.random.rademacher(kv, (m,), dtype)
     else:
