@@ -5,7 +5,8 @@ draw made flat, ``jax.random.normal(key, (m * d,))``, on the CPU (about 1.6 s ag
 for the first draw of a session with jaxlib 0.10). JAX's threefry generator fills a
 shape in row-major order from one flat stream, so the flat draw reshaped is the same array,
 bit for bit (``tests/test_random.py`` checks it against ``jax.random`` itself). Each
-notebook draws a few matrices of new shapes, so this saves seconds per notebook.
+notebook draws a few matrices of new shapes, so this saves seconds per notebook. Only eager
+draws need it: inside a jitted function the draw compiles with the rest.
 """
 
 from __future__ import annotations

@@ -280,6 +280,14 @@ def digits(*, classes=None, n_train: int | None = None, n_test: int | None = Non
                           jnp.asarray(Xte, f), jnp.asarray(y[te], jnp.int32), classes)
 
 
+
+def _zscore_stats(X_train, y_train):
+    """Training-set mean and standard deviation of each feature and of the target, a zero
+    deviation replaced by 1 (a constant column stays constant): ``(mu, sd, y_mean, y_sd)``."""
+    mu, sd = X_train.mean(0), X_train.std(0)
+    ym, ys = y_train.mean(), y_train.std()
+    return mu, np.where(sd > 0, sd, 1.0), ym, (ys if ys > 0 else 1.0)
+
 def diabetes(*, n_train: int | None = None, n_test: int | None = None, key,
              standardize: bool = True) -> Regression:
     """scikit-learn's bundled diabetes regression set (442 patients, 10 features), offline.
@@ -304,12 +312,8 @@ def diabetes(*, n_train: int | None = None, n_test: int | None = None, key,
     tr, te = _split(fn, X.shape[0], n_train, n_test, _as_key(fn, key))
     Xtr, Xte, ytr, yte = X[tr], X[te], y[tr], y[te]
     if standardize:
-        mu, sd = Xtr.mean(0), Xtr.std(0)
-        sd = np.where(sd > 0, sd, 1.0)
-        Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
-        ym, ys = ytr.mean(), ytr.std()
-        ys = ys if ys > 0 else 1.0
-        ytr, yte = (ytr - ym) / ys, (yte - ym) / ys
+        mu, sd, ym, ys = _zscore_stats(Xtr, ytr)
+        Xtr, Xte, ytr, yte = (Xtr - mu) / sd, (Xte - mu) / sd, (ytr - ym) / ys, (yte - ym) / ys
     f = jnp.result_type(float)
     return Regression(jnp.asarray(Xtr, f), jnp.asarray(ytr, f), jnp.asarray(Xte, f),
                       jnp.asarray(yte, f))
@@ -363,11 +367,8 @@ def friedman1(n_train: int, n_test: int, *, d: int = 10, noise: float = 1.0, key
     y = f + eps
     noise_var = sigma**2
     if standardize:
-        mu, sd = X[:n_train].mean(0), X[:n_train].std(0)
-        X = (X - mu) / np.where(sd > 0, sd, 1.0)
-        ym, ys = y[:n_train].mean(), y[:n_train].std()
-        ys = ys if ys > 0 else 1.0
-        y, f = (y - ym) / ys, (f - ym) / ys
+        mu, sd, ym, ys = _zscore_stats(X[:n_train], y[:n_train])
+        X, y, f = (X - mu) / sd, (y - ym) / ys, (f - ym) / ys
         noise_var = sigma**2 / ys**2
     dt = jnp.result_type(float)
     a = lambda v: jnp.asarray(v, dt)

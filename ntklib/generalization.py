@@ -47,7 +47,6 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from . import _random
 from ._checks import as_matrix, check_finite, check_positive
 
 __all__ = [
@@ -412,7 +411,7 @@ def symmetric_init(m: int, d: int, *, key, dtype=None) -> tuple[jax.Array, jax.A
 @partial(jax.jit, static_argnames=("m", "d", "dtype"))
 def _symmetric_impl(key, m, d, dtype):
     kw, ks = jax.random.split(key)
-    G = _random.normal(kw, (m // 2, d), dtype)
+    G = jax.random.normal(kw, (m // 2, d), dtype)
     s = jax.random.rademacher(ks, (m // 2,), dtype) / np.sqrt(m)
     return jnp.concatenate([G, G]), jnp.concatenate([s, -s])
 

@@ -168,8 +168,8 @@ class LRSweep(NamedTuple):
       best_lr: the grid value with the lowest final loss among the runs that did not diverge.
       at_edge: ``True`` when ``best_lr`` is the first or last grid point (extend the grid).
       runs: ``(k,)`` tuple of :class:`TimedTrajectory`, one per grid value: ``runs[i]`` is the
-        run at ``lrs[i]`` (so the tuned run is ``runs[list(lrs).index(best_lr)]``, with its
-        test losses when a test set was passed; only ``runs[0]`` excludes compilation).
+        run at ``lrs[i]``, with its test losses when a test set was passed (only ``runs[0]``
+        excludes compilation). The tuned run is :attr:`best_run`.
     """
 
     lrs: np.ndarray
@@ -178,6 +178,11 @@ class LRSweep(NamedTuple):
     best_lr: float
     at_edge: bool
     runs: tuple
+
+    @property
+    def best_run(self):
+        """The run at ``best_lr``: the tuned run itself."""
+        return self.runs[list(self.lrs).index(self.best_lr)]
 
 
 class StepTiming(NamedTuple):

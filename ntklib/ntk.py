@@ -40,7 +40,6 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from . import _random
 from ._checks import as_matrix, as_vector, check_finite, check_positive
 from .shallow import _ACTIVATIONS, ShallowNet, _check_inputs, _check_net, _check_params, _scales
 
@@ -752,7 +751,7 @@ def _lazy_impl(apply_fn, params0, X, y, key, iters, inner):
     leaves, treedef = jax.tree_util.tree_flatten(params0)
     keys = jax.random.split(key, len(leaves))
     noise = jax.tree_util.tree_unflatten(
-        treedef, [_random.normal(k, a.shape, a.dtype) for k, a in zip(keys, leaves)])
+        treedef, [jax.random.normal(k, a.shape, a.dtype) for k, a in zip(keys, leaves)])
 
     # ||Df|| = sigma_max(J): power iteration on J^T J from J^T r plus a little noise.
     def jtj(a):

@@ -369,6 +369,8 @@ def test_tune_lr_flags_divergence_at_the_gd_stability_limit(x64):
     assert math.isfinite(sweep.best_lr) and sweep.best_lr * lam_max < 2.0
     ok = ~sweep.diverged
     assert sweep.best_lr == lrs[ok][np.argmin(sweep.final_losses[ok])]
+    # the tuned run is the one whose final loss is the smallest among the runs that converged
+    assert sweep.best_run.losses[-1] == np.min(sweep.final_losses[ok])
     assert np.all(np.isinf(sweep.final_losses[sweep.diverged]) |
                   (sweep.final_losses[sweep.diverged] > 0.5 * y @ y))
     pb = _small_problem()
