@@ -312,7 +312,7 @@ def path_summary(thetas, theta0, theta_star) -> dict:
 def fit_order(residuals, *, floor: float = 0.0) -> tuple[float, int]:
     r"""Least-squares slope of :math:`\log r_{t+1}` against :math:`\log r_t`: the order.
 
-    The same fit as ``ggn.convergence_order`` (a test checks they agree), kept here so the
+    The same fit as ``rates.convergence_order`` (a test checks they agree), kept here so the
     claims module depends on no solver.
 
     Args:

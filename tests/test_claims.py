@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntklib import claims, ggn
+from ntklib import claims, rates
 from ntklib.claims import CLAIMS, ClaimFailed, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_format_value(value, text):
 
 def test_fit_order_agrees_with_ggn_convergence_order():
     r = [1.0, 0.3, 0.05, 2e-3, 5e-6, 4e-11]
-    assert claims.fit_order(r)[0] == pytest.approx(ggn.convergence_order(r).order, rel=1e-10)
+    assert claims.fit_order(r)[0] == pytest.approx(rates.convergence_order(r).order, rel=1e-10)
 
 
 # --- the registry and the ledger ------------------------------------------------------------

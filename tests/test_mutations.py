@@ -25,7 +25,7 @@ def problem(x64):
 
 
 def _gd(X, y, theta0, lr, steps):
-    run = linear.gd(jnp.asarray(X), jnp.asarray(y), jnp.asarray(theta0), lr, steps)
+    run = linear.gd(jnp.asarray(X), jnp.asarray(y), jnp.asarray(theta0), lr=lr, steps=steps)
     return np.asarray(run.thetas), np.asarray(run.losses)
 
 
@@ -43,8 +43,8 @@ def _frozen(theta0, steps):
 
 def _a2(X, y, theta0, thetas, losses, lr):
     steps = len(losses) - 1
-    predicted = linear.predicted_losses(X, y, theta0, lr, steps)
-    verdict("A2", linear_rate_checks(losses, predicted, linear.linear_rate(X, lr)), "linear rate")
+    predicted = linear.predicted_losses(X, y, theta0, lr=lr, steps=steps)
+    verdict("A2", linear_rate_checks(losses, predicted, linear.linear_rate(X, lr=lr)), "linear rate")
 
 
 def test_a2_passes_on_gd_and_fails_on_a_gd_that_does_not_move(problem, capsys):
