@@ -507,7 +507,7 @@ def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None,
         out = jax.eval_shape(lambda t, A, a: f(t, A, *a), theta0, X, args)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{fn}: calling model(params0, X, *args) failed ({err}); check the shapes "
-                         "of theta0, X and args.") from err
+                         "of params0, X and args.") from err
     if not hasattr(out, "shape") or tuple(out.shape) != (n,):
         raise ValueError(f"{fn}: model(params0, X, *args) must return shape (n,)=({n},), got "
                          f"{getattr(out, 'shape', type(out).__name__)}.")

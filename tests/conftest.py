@@ -4,6 +4,36 @@ import jax
 import numpy as np
 import pytest
 
+class CompileCounter:
+    """Counts XLA backend compilations (one ``jax.monitoring`` event each) since the start or
+    the last ``reset()``."""
+
+    EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, name, _duration, **_kw):
+        if name == self.EVENT:
+            self.count += 1
+
+    def reset(self):
+        self.count = 0
+
+
+@pytest.fixture
+def compiles():
+    """Count XLA compilations, e.g. to assert that a second call does not recompile:
+
+    ``f(a); compiles.reset(); f(b); assert compiles.count == 0`` (make ``b`` before the reset:
+    eager array operations compile too). tests/test_fixtures.py checks that it can fail."""
+    counter = CompileCounter()
+    jax.monitoring.register_event_duration_secs_listener(counter)
+    try:
+        yield counter
+    finally:
+        jax.monitoring.unregister_event_duration_listener(counter)
+
 
 @pytest.fixture
 def x64():
