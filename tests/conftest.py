@@ -4,6 +4,19 @@ import jax
 import numpy as np
 import pytest
 
+# Builds that take minutes (otter assign and gradings, the Jupyter Book build) are the slow
+# lane: every test that needs the `built` fixture of test_assignments.py or test_book.py is
+# marked slow here, so `pytest -m "not slow" tests` runs the unit tests only.
+_SLOW_FIXTURES = {"test_assignments.py": "built", "test_book.py": "built"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixture = _SLOW_FIXTURES.get(item.path.name)
+        if fixture and fixture in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 class CompileCounter:
     """Counts XLA backend compilations (one ``jax.monitoring`` event each) since the start or
     the last ``reset()``."""
