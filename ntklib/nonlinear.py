@@ -24,8 +24,8 @@ recompiling (module-level functions and frozen dataclasses such as
 recompiles every time).
 
 References:
-  Oymak, S. and Soltanolkotabi, M. (2018). Overparameterized nonlinear learning: gradient
-  descent takes the shortest path? arXiv:1812.10004 (ICML 2019).
+  Oymak, S. and Soltanolkotabi, M. (2019). Overparameterized nonlinear learning: gradient
+  descent takes the shortest path? ICML 2019 (arXiv:1812.10004).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-r"""The Oymak-Soltanolkotabi (2018) theorem: its constants, analytic bounds, and chapter 2's instances.
+r"""The Oymak-Soltanolkotabi (2019) theorem: its constants, analytic bounds, and chapter 2's instances.
 
 For gradient descent on :math:`L(\theta) = \tfrac12\lVert f(\theta) - y\rVert_2^2` with a model
 :math:`f(\theta) = \mathrm{model}(\theta, X, *\mathrm{args}) \in \mathbb{R}^n` of :math:`p \ge n`
 parameters and Jacobian :math:`J(\theta)` (the setting and solvers of :mod:`ntklib.nonlinear`):
 
-**The theorem** (Oymak and Soltanolkotabi 2018). On the ball
+**The theorem** (Oymak and Soltanolkotabi 2019). On the ball
 :math:`B = \{\theta : \lVert\theta - \theta_0\rVert \le R\}`, :math:`R = \lVert f(\theta_0) - y\rVert/\alpha`, assume
 
 .. math::
@@ -28,8 +28,8 @@ The models of the chapter (:func:`linear_plus`, :class:`ShallowInW`) come with a
 :func:`instance_fails` build the two instances of chapter 2.
 
 References:
-  Oymak, S. and Soltanolkotabi, M. (2018). Overparameterized nonlinear learning: gradient
-  descent takes the shortest path? arXiv:1812.10004 (ICML 2019).
+  Oymak, S. and Soltanolkotabi, M. (2019). Overparameterized nonlinear learning: gradient
+  descent takes the shortest path? ICML 2019 (arXiv:1812.10004).
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
                    n_samples: int = 64, trajectory=None, analytic: AnalyticBounds | None = None,
                    theta_star=None, power_iters: int = 4, max_trajectory_points: int = 64,
                    gn_steps: int = 20) -> OS18Constants:
-    r"""Compute every constant of the Oymak-Soltanolkotabi (2018) theorem on one instance.
+    r"""Compute every constant of the Oymak-Soltanolkotabi (2019) theorem on one instance.
 
     .. math::
 
@@ -374,7 +374,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
         analytic bounds that a sampled value violates.
 
     References:
-      Oymak and Soltanolkotabi (2018), the GD theorem and its assumptions.
+      Oymak and Soltanolkotabi (2019), the GD theorem and its assumptions.
     """
     fn = "os18_constants"
     f = model
