@@ -3,7 +3,8 @@
 Every test runs the same check function the notebook's verdict cell calls (``ntklib.claims``)
 twice: on ntklib's implementation, where the verdict must pass, and on a mutant (a GD that does
 not move, a GD whose step overshoots, a closest solution off by a null-space vector, a GGN step
-with ``lr = 1/2``, a PGD that returns ``x`` unchanged), where it must raise ``ClaimFailed``.
+with ``lr = 1/2``, a PGD that returns ``x`` unchanged, a "GGN" step that forms the p x p
+matrix J'J), where it must raise ``ClaimFailed``.
 """
 
 import jax
@@ -159,3 +160,59 @@ def test_b2_fails_on_a_pgd_that_returns_x_unchanged(capsys):
 
     with pytest.raises(ClaimFailed, match="above the clean loss"):
         _b2(identity_pgd)
+
+
+# --- B5a: the memory of a step ----------------------------------------------------------------
+
+def _b5a_memory(ggn_like):
+    """Measured temporary bytes of two compiled steps on one small tanh network (nothing is run)."""
+    from jax.flatten_util import ravel_pytree
+
+    from ntklib.ntk import gram
+    from ntklib.shallow import ShallowNet
+
+    n, d, m = 32, 8, 256
+    net = ShallowNet(m, "tanh")
+    params = net.init(d, key=jax.random.PRNGKey(0))
+    X, y = jax.random.normal(jax.random.PRNGKey(1), (n, d)), jnp.ones(n)
+    p = ravel_pytree(params)[0].size
+
+    def newton(params, X, y):
+        flat, unravel = ravel_pytree(params)
+        J = jax.jacrev(lambda w: net.apply(unravel(w), X))(flat)
+        H = J.T @ J + 1e-8 * jnp.eye(p)
+        r = net.apply(params, X) - y
+        return unravel(flat - jnp.linalg.solve(H, J.T @ r))
+
+    def temp(step):
+        return jax.jit(step).lower(params, X, y).compile().memory_analysis().temp_size_in_bytes
+
+    return temp(lambda *a: ggn_like(net, gram, *a)), temp(newton), dict(n=n, m=m, p=p)
+
+
+def _gram_step(net, gram, params, X, y):
+    K = gram(net, params, X)
+    f, vjp = jax.vjp(lambda q: net.apply(q, X), params)
+    (g,) = vjp(jnp.linalg.solve(K, f - y))
+    return jax.tree_util.tree_map(lambda a, b: a - b, params, g)
+
+
+def _pxp_step(net, gram, params, X, y):
+    """The mutant: the same update, computed through the p x p matrix J'J (a pseudo-inverse)."""
+    from jax.flatten_util import ravel_pytree
+
+    flat, unravel = ravel_pytree(params)
+    J = jax.jacrev(lambda w: net.apply(unravel(w), X))(flat)
+    r = net.apply(params, X) - y
+    return unravel(flat - jnp.linalg.pinv(J.T @ J) @ (J.T @ r))
+
+
+def test_b5a_fails_on_a_ggn_step_that_forms_the_p_by_p_matrix(x64, capsys):
+    from ntklib.claims import step_memory_checks
+
+    mem_ggn, mem_newton, sizes = _b5a_memory(_gram_step)
+    verdict("B5a", step_memory_checks(mem_ggn, mem_newton, **sizes), "memory")
+    assert "B5a PASS" in capsys.readouterr().out
+    mem_bad, mem_newton, sizes = _b5a_memory(_pxp_step)
+    with pytest.raises(ClaimFailed, match="n x n prediction"):
+        verdict("B5a", step_memory_checks(mem_bad, mem_newton, **sizes), "memory")
