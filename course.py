@@ -142,14 +142,16 @@ def cmd_book(args) -> int:
         phases.report()
 
 
-def _cache_key() -> str:
-    """Hash of everything besides a notebook's own code that its outputs depend on."""
+def _cache_key(root: Path = ROOT, environ=os.environ) -> str:
+    """Hash of what a notebook's outputs depend on besides its own code (which jupyter-cache
+    hashes): every file of ``ntklib/``, ``pyproject.toml`` (the installed versions) and the
+    variables that choose the sizes and the device."""
     h = hashlib.sha256()
-    files = sorted(p for p in (ROOT / "ntklib").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in [*files, ROOT / "pyproject.toml"]:
-        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    files = sorted(p for p in (root / "ntklib").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in [*files, root / "pyproject.toml"]:
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for var in ("NTKLIB_PROFILE", "JAX_PLATFORMS"):
-        h.update(f"{var}={os.environ.get(var, '')}\0".encode())
+        h.update(f"{var}={environ.get(var, '')}\0".encode())
     return h.hexdigest()
 
 
