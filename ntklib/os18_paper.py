@@ -51,6 +51,8 @@ __all__ = [
     "discrete_closure",
     "closed_step",
     "potential",
+    "potential_coef",
+    "sigma_min_along",
     "is_nonincreasing",
     "feasible_region",
     "instance_certified_net",
@@ -176,6 +178,50 @@ def potential(residual_norms, path_length, coef) -> np.ndarray:
                          f"shapes {r.shape} and {ell.shape}; pass gd(...).residual_norms and .path_length.")
     coef = _finite_positive(fn, "coef", coef)
     return ell + coef * r
+
+
+def potential_coef(*, sigma, beta, eta, delta=0.0) -> float:
+    r""":math:`C = 2/((2 - \eta\beta^2 - \delta)\sigma)` from any lower bound ``sigma`` on
+    :math:`\sigma_{\min}(J)` along the run (e.g. :func:`sigma_min_along`, a *measured* value).
+
+    With a measured ``sigma`` and sampled ``beta`` the potential is a check of the one-step
+    inequality on the real trajectory, not a proof. ``inf`` when the argument gives nothing.
+
+    >>> round(potential_coef(sigma=1.75, beta=2.0, eta=0.2, delta=0.05), 6)
+    0.993789
+    """
+    fn = "potential_coef"
+    sigma = _finite_positive(fn, "sigma", sigma)
+    beta = _finite_positive(fn, "beta", beta)
+    eta = _finite_positive(fn, "eta", eta)
+    delta = _finite_positive(fn, "delta", delta, allow_zero=True)
+    gain = 2.0 - eta * beta**2 - delta
+    return 2.0 / (gain * sigma) if gain > 0 else float("inf")
+
+
+def sigma_min_along(f: Callable, theta0, thetas, *, args: tuple = ()) -> np.ndarray:
+    r""":math:`\sigma_{\min}(J(\theta))` at each of the flat iterates ``thetas`` ``(T, p)``
+    (``gd(..., keep_params=True).thetas``, or a subsample of them), by a dense float64 SVD.
+
+    Args:
+      f: model ``f(theta, *args) -> (n,)``.
+      theta0: pytree, the initialization (gives the structure to unflatten ``thetas``).
+      thetas: ``(T, p)`` flat iterates.
+      args: data arguments of ``f``.
+
+    Returns:
+      ``(T,)`` float64 array.
+    """
+    flat0, unravel = ravel_pytree(theta0)
+    T = np.asarray(thetas)
+    if T.ndim != 2 or T.shape[1] != flat0.size:
+        raise ValueError(f"sigma_min_along: thetas must be (T, p={flat0.size}), got shape {T.shape}; "
+                         "run gd with keep_params=True and pass .thetas (or a slice of it).")
+    out = []
+    for z in T:
+        J = np.asarray(jacobian(f, unravel(jnp.asarray(z, flat0.dtype)), args=args), np.float64)
+        out.append(np.linalg.svd(J, compute_uv=False)[-1])
+    return np.asarray(out)
 
 
 def is_nonincreasing(values, *, rtol: float = 1e-10) -> bool:
