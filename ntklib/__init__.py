@@ -5,6 +5,7 @@ The companion library of the course. One module per idea:
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
 * :mod:`ntklib.nonlinear`: GD on f(theta) and the Oymak-Soltanolkotabi constants (chapter 2).
 * :mod:`ntklib.os18_paper`: chapter 2 beside the paper (closed discrete-time argument, potential, Fig. 1).
+* :mod:`ntklib.os19_paper`: chapter 3 beside the paper ((n, k) fitting grid, smooth-activation covariance, width condition).
 * :mod:`ntklib.shallow`: the one-hidden-layer network, its init and training (chapters 3-4).
 * :mod:`ntklib.ntk`: empirical, structured and infinite-width NTKs, linearization (chapter 4).
 * :mod:`ntklib.generalization`: information and nuisance spaces of the NTK, label noise (chapter 5).
@@ -32,6 +33,7 @@ from . import (
     nonlinear,
     ntk,
     os18_paper,
+    os19_paper,
     plotting,
     shallow,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "nonlinear",
     "ntk",
     "os18_paper",
+    "os19_paper",
     "plotting",
     "profile",
     "shallow",
