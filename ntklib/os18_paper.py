@@ -43,7 +43,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._checks import check_overparameterized, check_positive
-from .nonlinear import Instance, ShallowInW, jacobian
+from .nonlinear import jacobian
+from .os18 import Instance, ShallowInW
 
 __all__ = [
     "CLOSED_STEP",
@@ -199,27 +200,28 @@ def potential_coef(*, sigma, beta, eta, delta=0.0) -> float:
     return 2.0 / (gain * sigma) if gain > 0 else float("inf")
 
 
-def sigma_min_along(f: Callable, theta0, thetas, *, args: tuple = ()) -> np.ndarray:
+def sigma_min_along(model: Callable, params0, thetas, X, *, args: tuple = ()) -> np.ndarray:
     r""":math:`\sigma_{\min}(J(\theta))` at each of the flat iterates ``thetas`` ``(T, p)``
     (``gd(..., keep_params=True).thetas``, or a subsample of them), by a dense float64 SVD.
 
     Args:
-      f: model ``f(theta, *args) -> (n,)``.
-      theta0: pytree, the initialization (gives the structure to unflatten ``thetas``).
+      model: ``model(params, X, *args) -> (n,)``.
+      params0: pytree, the initialization (gives the structure to unflatten ``thetas``).
       thetas: ``(T, p)`` flat iterates.
-      args: data arguments of ``f``.
+      X: the inputs.
+      args: further data arguments of ``model``.
 
     Returns:
       ``(T,)`` float64 array.
     """
-    flat0, unravel = ravel_pytree(theta0)
+    flat0, unravel = ravel_pytree(params0)
     T = np.asarray(thetas)
     if T.ndim != 2 or T.shape[1] != flat0.size:
         raise ValueError(f"sigma_min_along: thetas must be (T, p={flat0.size}), got shape {T.shape}; "
                          "run gd with keep_params=True and pass .thetas (or a slice of it).")
     out = []
     for z in T:
-        J = np.asarray(jacobian(f, unravel(jnp.asarray(z, flat0.dtype)), args=args), np.float64)
+        J = np.asarray(jacobian(model, unravel(jnp.asarray(z, flat0.dtype)), X, args=args), np.float64)
         out.append(np.linalg.svd(J, compute_uv=False)[-1])
     return np.asarray(out)
 
@@ -272,17 +274,17 @@ def instance_certified_net(*, key, n: int = 8, d: int = 16, m: int = 8192,
                            activation: str = "tanh") -> Instance:
     r"""A one-hidden-layer smooth network on which the four assumptions are *certified*.
 
-    :class:`~ntklib.nonlinear.ShallowInW` (trained in ``W``) with orthonormal inputs
+    :class:`~ntklib.os18.ShallowInW` (trained in ``W``) with orthonormal inputs
     (:math:`XX^\top = I_n`, rows of a random orthonormal frame of :math:`\mathbb{R}^d`), a
     symmetric initialization (neurons in pairs with equal rows of ``W0`` and output weights
     :math:`\pm1/\sqrt m`, so :math:`f(\theta_0) = 0` up to round-off), and labels :math:`\pm 1`, so
     :math:`\lVert r_0\rVert = \sqrt n`. The analytic bounds of
-    :func:`~ntklib.nonlinear.shallow_bounds` give :math:`\beta \le \lVert X\rVert = 1` and
+    :func:`~ntklib.os18.shallow_bounds` give :math:`\beta \le \lVert X\rVert = 1` and
     :math:`L \le \sup|\phi''|/\sqrt m`, while :math:`\alpha \approx \tfrac12\sqrt{E[\phi'(z)^2]}`
     stays put, so the certified margin falls like :math:`1/\sqrt m`. With the defaults and
-    ``key=jax.random.key(0)``: alpha = 0.338, certified margin 0.84 (``os18_constants(...,
+    ``key=jax.random.key(0)``: alpha = 0.338, certified margin 0.84 (``os18.os18_constants(...,
     analytic=inst.bounds)``). It needs ``m`` of a few thousand, where the random-data network of
-    :func:`~ntklib.nonlinear.instance_fails` would need about :math:`10^8`.
+    :func:`~ntklib.os18.instance_fails` would need about :math:`10^8`.
 
     Args:
       key: PRNG key.
@@ -308,8 +310,8 @@ def instance_certified_net(*, key, n: int = 8, d: int = 16, m: int = 8192,
     v = np.concatenate([np.ones(m // 2), -np.ones(m // 2)]) / np.sqrt(m)
     y = rng.choice(np.array([-1.0, 1.0]), n)
     X, W0, v, y = (jnp.asarray(a, dtype) for a in (X, W0, v, y))
-    return Instance(name=f"{activation} net, orthonormal inputs, n={n}, d={d}, m={m}", apply=net,
-                    args=(X, v), theta0=W0, y=y, bounds=net.bounds(X, v),
+    return Instance(name=f"{activation} net, orthonormal inputs, n={n}, d={d}, m={m}", model=net,
+                    params0=W0, X=X, y=y, args=(v,), bounds=net.bounds(X, v),
                     config=dict(n=n, d=d, m=m, activation=activation))
 
 
@@ -326,29 +328,30 @@ class NonlinearityReport(NamedTuple):
     linearization_error: float
 
 
-def nonlinearity(f: Callable, theta0, theta, y, *, args: tuple = ()) -> NonlinearityReport:
-    r"""Measure how nonlinear a run was between ``theta0`` and ``theta`` (e.g. its last iterate).
+def nonlinearity(model: Callable, params0, params, X, y, *, args: tuple = ()) -> NonlinearityReport:
+    r"""Measure how nonlinear a run was between ``params0`` and ``params`` (e.g. its last iterate).
 
     Args:
-      f: model ``f(theta, *args) -> (n,)``.
-      theta0: pytree, the initialization.
-      theta: pytree like ``theta0``, or its flat ``(p,)`` vector.
+      model: ``model(params, X, *args) -> (n,)``.
+      params0: pytree, the initialization.
+      params: pytree like ``params0``, or its flat ``(p,)`` vector.
+      X: the inputs.
       y: ``(n,)`` targets.
-      args: data arguments of ``f``.
+      args: further data arguments of ``model``.
 
     Returns:
       :class:`NonlinearityReport`.
     """
-    flat0, unravel = ravel_pytree(theta0)
-    flat, _ = ravel_pytree(theta)
+    flat0, unravel = ravel_pytree(params0)
+    flat, _ = ravel_pytree(params)
     if flat.size != flat0.size:
-        raise ValueError(f"nonlinearity: theta has {flat.size} entries but theta0 has {flat0.size}; "
-                         "pass an iterate of the same model (a pytree like theta0 or its flat vector).")
-    theta = unravel(flat)
-    J0 = np.asarray(jacobian(f, theta0, args=args), np.float64)
-    J1 = np.asarray(jacobian(f, theta, args=args), np.float64)
-    f0 = np.asarray(f(theta0, *args), np.float64)
-    f1 = np.asarray(f(theta, *args), np.float64)
+        raise ValueError(f"nonlinearity: params has {flat.size} entries but params0 has {flat0.size}; "
+                         "pass an iterate of the same model (a pytree like params0 or its flat vector).")
+    params = unravel(flat)
+    J0 = np.asarray(jacobian(model, params0, X, args=args), np.float64)
+    J1 = np.asarray(jacobian(model, params, X, args=args), np.float64)
+    f0 = np.asarray(model(params0, X, *args), np.float64)
+    f1 = np.asarray(model(params, X, *args), np.float64)
     r0 = float(np.linalg.norm(f0 - np.asarray(y, np.float64)))
     step = np.asarray(flat - flat0, np.float64)
     return NonlinearityReport(

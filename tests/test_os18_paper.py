@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ntklib import nonlinear as nl
+from ntklib import os18
 from ntklib import os18_paper as op
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -65,22 +66,23 @@ def certified():
     prev = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     inst = op.instance_certified_net(key=jax.random.key(0))
-    c = nl.os18_constants(inst.apply, inst.theta0, inst.y, args=inst.args, key=jax.random.key(1),
-                          analytic=inst.bounds, n_samples=8)
+    c = os18.os18_constants(inst.model, inst.params0, inst.X, inst.y, args=inst.args,
+                            key=jax.random.key(1), analytic=inst.bounds, n_samples=8)
     cl = op.discrete_closure(alpha=c.alpha, beta=c.beta_upper, L=c.L_upper, residual0=c.residual0,
                              eta=op.closed_step(c.beta_upper))
-    run = nl.gd(inst.apply, inst.theta0, inst.y, cl.eta, 60, args=inst.args, keep_params=False)
+    run = nl.gd(inst.model, inst.params0, inst.X, inst.y, lr=cl.eta, steps=60, args=inst.args,
+                keep_params=False)
     yield inst, c, cl, run
     jax.config.update("jax_enable_x64", prev)
 
 
 def test_certified_net_hypotheses_hold(certified):
     inst, c, cl, _ = certified
-    X, v = (np.asarray(a) for a in inst.args)
+    X, v = np.asarray(inst.X), np.asarray(inst.args[0])
     np.testing.assert_allclose(X @ X.T, np.eye(X.shape[0]), atol=1e-14)          # orthonormal inputs
     # symmetric init: the pairs cancel exactly in exact arithmetic; m = 8192 float64 terms of
     # size 1/sqrt(m) leave at most ~ sqrt(m) * eps * max|phi| / sqrt(m) * m ~ 1e-12
-    assert np.max(np.abs(np.asarray(inst.apply(inst.theta0, *inst.args)))) < 1e-12
+    assert np.max(np.abs(np.asarray(inst.model(inst.params0, inst.X, *inst.args)))) < 1e-12
     assert c.residual0 == pytest.approx(np.sqrt(X.shape[0]), rel=1e-12)
     assert c.hypothesis == "holds" and c.margin_upper <= 1.0
     assert c.beta <= c.beta_upper and c.L <= c.L_upper        # sampled lower bounds sit under the analytic ones
@@ -91,8 +93,8 @@ def test_analytic_beta_bounds_dense_svd_at_random_points():
     inst = op.instance_certified_net(key=jax.random.key(3), n=4, d=6, m=64)
     rng = np.random.default_rng(0)
     for _ in range(5):
-        W = inst.theta0 + 3.0 * rng.standard_normal(inst.theta0.shape)
-        J = np.asarray(nl.jacobian(inst.apply, jnp.asarray(W), args=inst.args))
+        W = inst.params0 + 3.0 * rng.standard_normal(inst.params0.shape)
+        J = np.asarray(nl.jacobian(inst.model, jnp.asarray(W), inst.X, args=inst.args))
         assert np.linalg.svd(J, compute_uv=False)[0] <= inst.bounds.beta_upper * (1 + 1e-12)
 
 
@@ -120,7 +122,7 @@ def test_feasible_lower_line_is_attained_by_an_isotropic_linear_model():
     Q, _ = np.linalg.qr(rng.standard_normal((12, 4)))
     X = jnp.asarray(1.5 * Q.T)
     y = jnp.asarray(rng.standard_normal(4))
-    run = nl.gd(nl.linear_plus, jnp.zeros(12), y, 0.2, 30, args=(X, jnp.zeros(())))
+    run = nl.gd(os18.linear_plus, jnp.zeros(12), X, y, lr=0.2, steps=30, args=(jnp.zeros(()),))
     r0 = float(run.residual_norms[0])
     lo, hi = op.feasible_region(run.residual_norms, residual0=r0, beta=1.5, coef=1.0)
     np.testing.assert_allclose(np.asarray(run.dists), lo, rtol=1e-12, atol=1e-14)
@@ -148,9 +150,9 @@ def test_nonlinearity_is_zero_for_a_linear_model_and_positive_for_a_bent_one():
     X = jnp.asarray(rng.standard_normal((3, 7)))
     th0, th1 = jnp.asarray(rng.standard_normal(7)), jnp.asarray(rng.standard_normal(7))
     y = jnp.ones(3)
-    lin = op.nonlinearity(nl.linear_plus, th0, th1, y, args=(X, jnp.zeros(())))
+    lin = op.nonlinearity(os18.linear_plus, th0, th1, X, y, args=(jnp.zeros(()),))
     assert lin.jacobian_change == 0.0 and lin.linearization_error < 1e-14
-    bent = op.nonlinearity(nl.linear_plus, th0, th1, y, args=(X, jnp.asarray(0.3)))
+    bent = op.nonlinearity(os18.linear_plus, th0, th1, X, y, args=(jnp.asarray(0.3),))
     # oracle: the Jacobian change by hand, diag(eps (cos z1 - cos z0)) X
     z0, z1 = np.asarray(X @ th0), np.asarray(X @ th1)
     dJ = np.diag(0.3 * (np.cos(z1) - np.cos(z0))) @ np.asarray(X)
