@@ -12,6 +12,7 @@ The companion library of the course. One module per idea:
 * :mod:`ntklib.generalization`: information and nuisance spaces of the NTK, label noise (chapter 5).
 * :mod:`ntklib.glm`: over-parameterized generalized linear models (chapter 5).
 * :mod:`ntklib.lowrank`: low-rank matrix recovery by over-parameterized factorization (chapter 5).
+* :mod:`ntklib.zhang17`: chapter 0 beside Zhang et al. (Table 1, steps to fit against corruption, trend).
 * :mod:`ntklib.data`: offline data sets (digits, diabetes, sphere, teacher, label noise) and
   chapter 6's benchmark problem.
 * :mod:`ntklib.ggn`: the Gram-Gauss-Newton method and its cost (chapter 6).
@@ -43,6 +44,7 @@ from . import (
     plotting,
     rates,
     shallow,
+    zhang17,
 )
 from .claims import ClaimFailed, verdict
 from .config import profile
@@ -76,4 +78,5 @@ __all__ = [
     "shallow",
     "use_style",
     "verdict",
+    "zhang17",
 ]
