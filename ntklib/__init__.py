@@ -10,6 +10,7 @@ The companion library of the course. One module per idea:
 * :mod:`ntklib.shallow`: the one-hidden-layer network, its init and training (chapters 3-4).
 * :mod:`ntklib.ntk`: empirical, structured and infinite-width NTKs, linearization (chapter 4).
 * :mod:`ntklib.generalization`: information and nuisance spaces of the NTK, label noise (chapter 5).
+* :mod:`ntklib.li20_paper`: chapter 5 beside the papers (cluster geometry, bound terms, SGD step limit).
 * :mod:`ntklib.glm`: over-parameterized generalized linear models (chapter 5).
 * :mod:`ntklib.lowrank`: low-rank matrix recovery by over-parameterized factorization (chapter 5).
 * :mod:`ntklib.zhang17`: chapter 0 beside Zhang et al. (Table 1, steps to fit against corruption, trend).
@@ -34,6 +35,7 @@ from . import (
     generalization,
     ggn,
     glm,
+    li20_paper,
     linear,
     lowrank,
     nonlinear,
@@ -65,6 +67,7 @@ __all__ = [
     "generalization",
     "ggn",
     "glm",
+    "li20_paper",
     "linear",
     "lowrank",
     "nonlinear",
