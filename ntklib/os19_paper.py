@@ -31,6 +31,7 @@ __all__ = [
     "FitGrid",
     "fit_grid",
     "grid_boundary",
+    "grid_data",
     "nn_covariance",
     "OS19Condition",
     "os19_condition",
@@ -79,6 +80,18 @@ def _run(k, activation, X, y, steps, widest):
     params0 = {"W": widest["W"][:k], "v": widest["v"][:k]}
     lr = 1.0 / float(np.linalg.eigvalsh(np.asarray(gram(net, params0, X), np.float64))[-1])
     return train_gd(net, params0, X, y, lr=lr, steps=steps)
+
+
+def grid_data(n: int, d: int, *, seed: int):
+    r"""The first ``n`` points and labels of seed ``seed`` of :func:`fit_grid` with ``max(grid_n) = n``.
+
+    Returns ``(X, y)``: ``(n, d)`` points on the sphere of radius :math:`\sqrt d` and ``(n,)`` signs;
+    the network sees ``X / sqrt(d)``.
+    """
+    check_positive("grid_data", "n", n, integer=True)
+    check_positive("grid_data", "d", d, integer=True)
+    key_data, _ = jax.random.split(jax.random.key(int(seed)))
+    return _problem(n, d, key_data)
 
 
 def fit_grid(activation: str, *, d: int, grid_n, grid_k, seeds: int, steps: int,

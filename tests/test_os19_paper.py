@@ -80,3 +80,11 @@ def test_os19_condition_by_hand():
     assert c.kd_min == pytest.approx(5 * max(c.k_first, c.k_second), rel=1e-12)
     with pytest.raises(ValueError, match="unit-norm"):
         o.os19_condition(2 * X, "tanh")
+
+
+def test_grid_data_is_the_grids_data():
+    X, y = o.grid_data(6, 4, seed=0)
+    key_data, _ = jax.random.split(jax.random.key(0))
+    kx, ky = jax.random.split(key_data)
+    np.testing.assert_array_equal(X, sphere(6, 4, key=kx, radius=2.0))
+    np.testing.assert_array_equal(y, jax.random.rademacher(ky, (6,), jnp.float32))
