@@ -104,12 +104,12 @@ def bound_terms(K0, y, k: int) -> BoundTerms:
     the constants.
 
     Args:
-      K0: ``(n, n)`` NTK Gram at the initialization.
+      K0: ``(n, n)`` NTK Gram at the initialization, or its :class:`~ntklib.generalization.Spectrum`.
       y: ``(n,)`` labels.
       k: cutoff, ``1 <= k <= n``.
     """
     s = information_split(K0, y, k)
-    n = np.asarray(K0).shape[0]
+    n = int(np.asarray(y).shape[0])
     bias = s.nuisance / np.sqrt(n)
     comp = s.info / (s.alpha * np.sqrt(n))
     return BoundTerms(s.k, s.alpha, float(bias), float(comp), float(bias + comp))

@@ -34,6 +34,8 @@ def test_bound_terms_dense_oracle():
     assert t.alpha == pytest.approx(np.sqrt(lam[3]), rel=1e-5)
     assert t.bias == pytest.approx(np.linalg.norm(c[4:]) / np.sqrt(12), rel=1e-5)
     assert t.complexity == pytest.approx(np.linalg.norm(c[:4]) / (np.sqrt(lam[3]) * np.sqrt(12)), rel=1e-5)
+    from ntklib import generalization
+    assert lp.bound_terms(generalization.spectrum(K), y, 4).total == pytest.approx(t.total, rel=1e-6)
 
 
 @pytest.mark.parametrize("b", [1, 2, 3])
