@@ -1,16 +1,8 @@
 r"""The Oymak-Soltanolkotabi (2018) theorem: its constants, analytic bounds, and chapter 2's instances.
 
-For a model :math:`f(\theta) = \mathrm{model}(\theta, X, *\mathrm{args}) \in \mathbb{R}^n`
-with :math:`n \le p` parameters (the interface of :mod:`ntklib.nonlinear`) and
-
-.. math::
-
-   \min_{\theta} L(\theta) = \tfrac12 \lVert f(\theta) - y \rVert_2^2, \qquad
-   \nabla L(\theta) = J(\theta)^\top (f(\theta) - y), \qquad
-   J(\theta) = \frac{\partial f}{\partial \theta} \in \mathbb{R}^{n \times p},
-
-with gradient descent :math:`\theta_{t+1} = \theta_t - \eta\, J(\theta_t)^\top (f(\theta_t) - y)`.
-For a linear model :math:`f(\theta) = X\theta` the Jacobian is :math:`X` and this is chapter 1.
+For gradient descent on :math:`L(\theta) = \tfrac12\lVert f(\theta) - y\rVert_2^2` with a model
+:math:`f(\theta) = \mathrm{model}(\theta, X, *\mathrm{args}) \in \mathbb{R}^n` of :math:`p \ge n`
+parameters and Jacobian :math:`J(\theta)` (the setting and solvers of :mod:`ntklib.nonlinear`):
 
 **The theorem** (Oymak and Soltanolkotabi 2018). On the ball
 :math:`B = \{\theta : \lVert\theta - \theta_0\rVert \le R\}`, :math:`R = \lVert f(\theta_0) - y\rVert/\alpha`, assume
@@ -126,10 +118,10 @@ KINDS = (EXACT, UPPER, LOWER, ESTIMATE_LOWER, ESTIMATE_UPPER, PROXY)
 
 
 class AnalyticBounds(NamedTuple):
-    """Rigorous bounds a model admits analytically, valid for *every* theta.
+    r"""Rigorous bounds a model admits analytically, valid for *every* theta.
 
     Attributes:
-      beta_upper: :math:`\\sup_\\theta \\lVert J(\\theta)\\rVert \\le` ``beta_upper``, or None.
+      beta_upper: :math:`\sup_\theta \lVert J(\theta)\rVert \le` ``beta_upper``, or None.
       L_upper: ``||J(a) - J(b)|| <= L_upper ||a - b||`` for all a, b, or None.
     """
 
@@ -324,31 +316,31 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
                    n_samples: int = 64, trajectory=None, analytic: AnalyticBounds | None = None,
                    theta_star=None, power_iters: int = 4, max_trajectory_points: int = 64,
                    gn_steps: int = 20) -> OS18Constants:
-    """Compute every constant of the Oymak-Soltanolkotabi (2018) theorem on one instance.
+    r"""Compute every constant of the Oymak-Soltanolkotabi (2018) theorem on one instance.
 
     .. math::
 
-       \\alpha = \\tfrac12\\sigma_{\\min}(J(\\theta_0)), \\quad
-       R = \\frac{\\lVert f(\\theta_0) - y\\rVert}{\\alpha}, \\quad
-       \\beta = \\max_{\\theta \\in S} \\lVert J(\\theta)\\rVert, \\quad
-       L = \\max_{(a, b) \\in P} \\frac{\\lVert J(a) - J(b)\\rVert}{\\lVert a - b\\rVert},
+       \alpha = \tfrac12\sigma_{\min}(J(\theta_0)), \quad
+       R = \frac{\lVert f(\theta_0) - y\rVert}{\alpha}, \quad
+       \beta = \max_{\theta \in S} \lVert J(\theta)\rVert, \quad
+       L = \max_{(a, b) \in P} \frac{\lVert J(a) - J(b)\rVert}{\lVert a - b\rVert},
 
-       \\text{margin} = \\frac{\\lVert f(\\theta_0) - y\\rVert}{\\alpha^2 / (4L)}, \\quad
-       \\text{rate} = 1 - \\frac{\\alpha^2}{2\\beta^2}, \\quad
-       \\eta = \\frac{1}{\\beta^2}, \\quad
-       \\text{distance bound} = \\frac{\\beta}{\\alpha}\\lVert\\theta^\\star - \\theta_0\\rVert.
+       \text{margin} = \frac{\lVert f(\theta_0) - y\rVert}{\alpha^2 / (4L)}, \quad
+       \text{rate} = 1 - \frac{\alpha^2}{2\beta^2}, \quad
+       \eta = \frac{1}{\beta^2}, \quad
+       \text{distance bound} = \frac{\beta}{\alpha}\lVert\theta^\star - \theta_0\rVert.
 
-    :math:`\\alpha` is exact. :math:`\\beta` and :math:`L` are suprema over the ball
-    :math:`B(\\theta_0, R)` that no algorithm computes for a general model, so they are
+    :math:`\alpha` is exact. :math:`\beta` and :math:`L` are suprema over the ball
+    :math:`B(\theta_0, R)` that no algorithm computes for a general model, so they are
     *sampled lower-bound estimates*; the set :math:`S` holds ``theta0``, ``n_samples`` random
     points of the ball (random directions, radii uniform in ``[0, R)``), their random
     partners, and the trajectory points inside the ball; the quotients :math:`P` are
 
     * secants between random pairs of the ball, consecutive trajectory points, and
       ``theta0`` with each trajectory point;
-    * local quotients :math:`\\lVert DJ(a)[u]\\rVert` (the limit of the secant quotient on
+    * local quotients :math:`\lVert DJ(a)[u]\rVert` (the limit of the secant quotient on
       ``[a, a + h u]``) at every sampled and trajectory point, with ``u`` refined by
-      ``power_iters`` rounds of a power method on :math:`\\sum_i s_i \\nabla^2 f_i(a)`.
+      ``power_iters`` rounds of a power method on :math:`\sum_i s_i \nabla^2 f_i(a)`.
 
     When ``analytic`` bounds are given (e.g. :func:`shallow_bounds`), it adds rigorous upper
     bounds: ``L_upper``, and ``beta_upper = min(analytic beta, ||J(theta0)|| + L_upper R)``
@@ -358,7 +350,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
 
     Args:
       model: ``model(params, X, *args) -> (n,)``, hashable, ``n <= p``.
-      params0: pytree, the initialization :math:`\\theta_0`.
+      params0: pytree, the initialization :math:`\theta_0`.
       X: the inputs.
       y: ``(n,)`` targets.
       key: PRNG key for the samples.
@@ -378,7 +370,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
 
     Raises:
       ValueError: bad shapes, ``n > p``, non-finite values, a non-positive radius, a
-        rank-deficient :math:`J(\\theta_0)` (then alpha = 0 and the theorem says nothing), or
+        rank-deficient :math:`J(\theta_0)` (then alpha = 0 and the theorem says nothing), or
         analytic bounds that a sampled value violates.
 
     References:
@@ -496,12 +488,12 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
 
 
 def linear_plus(theta, X, eps):
-    """The linear model of chapter 1 plus a small smooth nonlinearity.
+    r"""The linear model of chapter 1 plus a small smooth nonlinearity.
 
     .. math::
 
-       f(\\theta) = X\\theta + \\varepsilon \\sin(X\\theta), \\qquad
-       J(\\theta) = \\mathrm{diag}(1 + \\varepsilon\\cos(X\\theta))\\, X.
+       f(\theta) = X\theta + \varepsilon \sin(X\theta), \qquad
+       J(\theta) = \mathrm{diag}(1 + \varepsilon\cos(X\theta))\, X.
 
     With ``eps = 0`` it is exactly the linear model (``J = X``).
 
@@ -518,19 +510,19 @@ def linear_plus(theta, X, eps):
 
 
 def linear_plus_bounds(X, eps) -> AnalyticBounds:
-    """Analytic :class:`AnalyticBounds` for :func:`linear_plus`, valid for every theta.
+    r"""Analytic :class:`AnalyticBounds` for :func:`linear_plus`, valid for every theta.
 
-    Derivation. :math:`J(\\theta) = D_\\theta X` with :math:`D_\\theta = \\mathrm{diag}(1 + \\varepsilon
-    \\cos(X\\theta))`, so :math:`\\lVert J\\rVert \\le \\lVert D_\\theta\\rVert\\lVert X\\rVert \\le
-    (1 + |\\varepsilon|)\\lVert X\\rVert`. And
-    :math:`J(a) - J(b) = \\varepsilon\\,\\mathrm{diag}(\\cos(Xa) - \\cos(Xb))\\, X` with
-    :math:`|\\cos(x_i^\\top a) - \\cos(x_i^\\top b)| \\le |x_i^\\top(a - b)| \\le \\max_i\\lVert x_i\\rVert
-    \\lVert a - b\\rVert`, so
+    Derivation. :math:`J(\theta) = D_\theta X` with :math:`D_\theta = \mathrm{diag}(1 + \varepsilon
+    \cos(X\theta))`, so :math:`\lVert J\rVert \le \lVert D_\theta\rVert\lVert X\rVert \le
+    (1 + |\varepsilon|)\lVert X\rVert`. And
+    :math:`J(a) - J(b) = \varepsilon\,\mathrm{diag}(\cos(Xa) - \cos(Xb))\, X` with
+    :math:`|\cos(x_i^\top a) - \cos(x_i^\top b)| \le |x_i^\top(a - b)| \le \max_i\lVert x_i\rVert
+    \lVert a - b\rVert`, so
 
     .. math::
 
-       \\beta \\le (1 + |\\varepsilon|)\\lVert X\\rVert, \\qquad
-       L \\le |\\varepsilon|\\, \\lVert X\\rVert \\max_i \\lVert x_i\\rVert.
+       \beta \le (1 + |\varepsilon|)\lVert X\rVert, \qquad
+       L \le |\varepsilon|\, \lVert X\rVert \max_i \lVert x_i\rVert.
 
     Args:
       X: ``(n, p)``.
@@ -544,12 +536,12 @@ def linear_plus_bounds(X, eps) -> AnalyticBounds:
 
 
 class Activation(NamedTuple):
-    """A smooth activation with the two suprema the analytic bounds need.
+    r"""A smooth activation with the two suprema the analytic bounds need.
 
     Attributes:
-      fn: elementwise :math:`\\phi`.
-      dphi_sup: :math:`\\sup_z |\\phi'(z)|`.
-      ddphi_sup: :math:`\\sup_z |\\phi''(z)|`.
+      fn: elementwise :math:`\phi`.
+      dphi_sup: :math:`\sup_z |\phi'(z)|`.
+      ddphi_sup: :math:`\sup_z |\phi''(z)|`.
     """
 
     fn: Callable
@@ -559,17 +551,17 @@ class Activation(NamedTuple):
 
 ACTIVATIONS = {name: Activation(_activations.PHI[name], *sups)
                for name, sups in _activations.SUPS.items()}
-"""Activations with known :math:`\\sup|\\phi'|` and :math:`\\sup|\\phi''|`."""
+r"""Activations with known :math:`\sup|\phi'|` and :math:`\sup|\phi''|`."""
 
 
 @dataclasses.dataclass(frozen=True)
 class ShallowInW:
-    """One hidden layer trained in its first layer: ``f(W; X, v) = phi(X W^T) v``.
+    r"""One hidden layer trained in its first layer: ``f(W; X, v) = phi(X W^T) v``.
 
     .. math::
 
-       f(W)_i = \\sum_{j=1}^m v_j\\, \\phi(w_j^\\top x_i), \\qquad W \\in \\mathbb{R}^{m\\times d},\\
-       X \\in \\mathbb{R}^{n \\times d},\\ v \\in \\mathbb{R}^m \\text{ fixed}.
+       f(W)_i = \sum_{j=1}^m v_j\, \phi(w_j^\top x_i), \qquad W \in \mathbb{R}^{m\times d},\
+       X \in \mathbb{R}^{n \times d},\ v \in \mathbb{R}^m \text{ fixed}.
 
     A frozen dataclass, hashable by value: two ``ShallowInW("tanh")`` share one compiled
     :func:`gd`. Scale through the data, e.g. unit-norm rows of ``X``, ``W ~ N(0, 1)`` and
@@ -595,39 +587,39 @@ class ShallowInW:
 
 
 def shallow_bounds(X, v, *, dphi_sup: float, ddphi_sup: float) -> AnalyticBounds:
-    """Analytic bounds for ``f(W) = phi(X W^T) v`` trained in ``W``, valid for every ``W``.
+    r"""Analytic bounds for ``f(W) = phi(X W^T) v`` trained in ``W``, valid for every ``W``.
 
     .. math::
 
-       \\sup_W \\lVert J(W)\\rVert \\le \\sup|\\phi'|\\; \\lVert v\\rVert_2\\, \\lVert X\\rVert, \\qquad
-       \\lVert J(W_1) - J(W_2)\\rVert \\le \\sup|\\phi''|\\; \\lVert v\\rVert_\\infty\\,
-       \\lVert X\\rVert \\max_i\\lVert x_i\\rVert\\; \\lVert W_1 - W_2\\rVert_F.
+       \sup_W \lVert J(W)\rVert \le \sup|\phi'|\; \lVert v\rVert_2\, \lVert X\rVert, \qquad
+       \lVert J(W_1) - J(W_2)\rVert \le \sup|\phi''|\; \lVert v\rVert_\infty\,
+       \lVert X\rVert \max_i\lVert x_i\rVert\; \lVert W_1 - W_2\rVert_F.
 
-    Derivation. With :math:`W` flattened row by row, :math:`J(W) = [D_1 X, \\dots, D_m X]`
-    with :math:`D_j = \\mathrm{diag}(v_j \\phi'(X w_j))`, so
-    :math:`J J^\\top = \\sum_j D_j X X^\\top D_j \\preceq \\lVert X\\rVert^2 \\sum_j D_j^2` and
-    :math:`\\lVert J\\rVert^2 \\le \\lVert X\\rVert^2 \\sum_j v_j^2 \\sup|\\phi'|^2`.
-    For the difference, :math:`J(W_1) - J(W_2) = [E_1 X, \\dots, E_m X]` with
-    :math:`E_j = \\mathrm{diag}(v_j(\\phi'(X w^1_j) - \\phi'(X w^2_j)))`, so
-    :math:`(J_1 - J_2)(J_1 - J_2)^\\top = (XX^\\top) \\odot (M M^\\top)` with
-    :math:`M_{ij} = v_j(\\phi'(x_i^\\top w^1_j) - \\phi'(x_i^\\top w^2_j))`. For positive
-    semidefinite :math:`A, B`, :math:`\\lVert A \\odot B\\rVert \\le \\max_i B_{ii} \\lVert A\\rVert`
+    Derivation. With :math:`W` flattened row by row, :math:`J(W) = [D_1 X, \dots, D_m X]`
+    with :math:`D_j = \mathrm{diag}(v_j \phi'(X w_j))`, so
+    :math:`J J^\top = \sum_j D_j X X^\top D_j \preceq \lVert X\rVert^2 \sum_j D_j^2` and
+    :math:`\lVert J\rVert^2 \le \lVert X\rVert^2 \sum_j v_j^2 \sup|\phi'|^2`.
+    For the difference, :math:`J(W_1) - J(W_2) = [E_1 X, \dots, E_m X]` with
+    :math:`E_j = \mathrm{diag}(v_j(\phi'(X w^1_j) - \phi'(X w^2_j)))`, so
+    :math:`(J_1 - J_2)(J_1 - J_2)^\top = (XX^\top) \odot (M M^\top)` with
+    :math:`M_{ij} = v_j(\phi'(x_i^\top w^1_j) - \phi'(x_i^\top w^2_j))`. For positive
+    semidefinite :math:`A, B`, :math:`\lVert A \odot B\rVert \le \max_i B_{ii} \lVert A\rVert`
     (Schur), hence
 
     .. math::
 
-       \\lVert J_1 - J_2\\rVert^2 \\le \\lVert X\\rVert^2 \\max_i \\sum_j v_j^2
-       (\\phi'(x_i^\\top w^1_j) - \\phi'(x_i^\\top w^2_j))^2
-       \\le \\lVert X\\rVert^2 \\sup|\\phi''|^2 \\lVert v\\rVert_\\infty^2 \\max_i \\sum_j (x_i^\\top(w^1_j - w^2_j))^2,
+       \lVert J_1 - J_2\rVert^2 \le \lVert X\rVert^2 \max_i \sum_j v_j^2
+       (\phi'(x_i^\top w^1_j) - \phi'(x_i^\top w^2_j))^2
+       \le \lVert X\rVert^2 \sup|\phi''|^2 \lVert v\rVert_\infty^2 \max_i \sum_j (x_i^\top(w^1_j - w^2_j))^2,
 
-    and :math:`\\sum_j (x_i^\\top \\delta_j)^2 \\le \\lVert x_i\\rVert^2 \\lVert W_1 - W_2\\rVert_F^2`.
+    and :math:`\sum_j (x_i^\top \delta_j)^2 \le \lVert x_i\rVert^2 \lVert W_1 - W_2\rVert_F^2`.
     Both bounds are global, so they hold on any ball; they are attained for ``n = m = 1``.
 
     Args:
       X: ``(n, d)`` inputs.
       v: ``(m,)`` fixed output weights.
-      dphi_sup: :math:`\\sup|\\phi'|` (1 for tanh and softplus).
-      ddphi_sup: :math:`\\sup|\\phi''|` (:math:`4/(3\\sqrt3)` for tanh, 1/4 for softplus).
+      dphi_sup: :math:`\sup|\phi'|` (1 for tanh and softplus).
+      ddphi_sup: :math:`\sup|\phi''|` (:math:`4/(3\sqrt3)` for tanh, 1/4 for softplus).
 
     Returns:
       :class:`AnalyticBounds` with ``beta_upper`` and ``L_upper``.
@@ -685,12 +677,12 @@ def _unit_rows(rng, n, d):
 
 def instance_holds(*, key, n: int = 10, p: int = 200, eps: float = 0.02,
                    residual: float = 1.0) -> Instance:
-    """A mildly nonlinear instance on which the theorem's hypotheses provably hold.
+    r"""A mildly nonlinear instance on which the theorem's hypotheses provably hold.
 
     :func:`linear_plus` with ``X`` of unit-norm Gaussian rows ``(n, p)``,
-    ``theta0 ~ N(0, I_p)`` (so :math:`x_i^\\top\\theta_0 \\sim N(0, 1)` and the sine bends
+    ``theta0 ~ N(0, I_p)`` (so :math:`x_i^\top\theta_0 \sim N(0, 1)` and the sine bends
     for real), and ``y = f(theta0) + residual * u`` with ``u`` uniform on the unit sphere,
-    so that :math:`\\lVert f(\\theta_0) - y\\rVert` = ``residual`` exactly. With the defaults and
+    so that :math:`\lVert f(\theta_0) - y\rVert` = ``residual`` exactly. With the defaults and
     ``key=jax.random.key(0)``: alpha = 0.434, certified margin (from :func:`linear_plus_bounds`)
     0.499, certified rate 0.934. The margin grows like ``eps * residual``.
 
@@ -720,10 +712,10 @@ def instance_holds(*, key, n: int = 10, p: int = 200, eps: float = 0.02,
 
 def instance_fails(*, key, n: int = 20, d: int = 10, m: int = 1000,
                    activation: str = "tanh") -> Instance:
-    """A one-hidden-layer smooth network trained in ``W``, where the hypotheses fail.
+    r"""A one-hidden-layer smooth network trained in ``W``, where the hypotheses fail.
 
     :class:`ShallowInW` with ``X`` of unit-norm Gaussian rows ``(n, d)``, ``W0 ~ N(0, 1)``
-    ``(m, d)`` (pre-activations :math:`\\sim N(0, 1)`), fixed ``v = +-1/sqrt(m)`` (random
+    ``(m, d)`` (pre-activations :math:`\sim N(0, 1)`), fixed ``v = +-1/sqrt(m)`` (random
     signs), and targets ``y ~ N(0, I_n)``. ``p = m d``. With the defaults and
     ``key=jax.random.key(0)``: alpha = 0.113, and the margin is about 57 from the sampled L
     (``os18_constants(..., key=jax.random.key(1))``; a lower bound, so the failure is
