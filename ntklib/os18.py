@@ -162,7 +162,7 @@ class OS18Constants(NamedTuple):
       lower-bound estimates. A ``margin > 1`` is therefore *certified*: the true margin is
       at least as large, so the last assumption fails.
     * ``eta = 1/beta^2``: ``"sampled upper-bound estimate"`` (at least the theorem's step).
-    * ``dist_star``: ``"proxy"`` (theta* from :func:`gauss_newton_closest`); ``distance_bound``
+    * ``dist_star``: ``"proxy"`` (theta* from :func:`ntklib.nonlinear.gauss_newton_closest`); ``distance_bound``
       and ``distance_bound_upper`` inherit this caveat.
     * ``beta_upper``, ``L_upper``, ``margin_upper``, ``rate_upper``, ``distance_bound_upper``:
       ``"upper bound"``; ``eta_safe = 1/beta_upper^2``: ``"lower bound"``. They are None when
@@ -358,9 +358,9 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
       radius: ball radius; default ``R = ||f(theta0) - y|| / alpha`` as in the theorem.
       n_samples: random points (and as many random pairs and directions), ``>= 1``.
       trajectory: optional ``(T, p)`` flattened iterates (``gd(...).thetas``) or a
-        :class:`NonlinearGD`; at most ``max_trajectory_points`` evenly spaced ones are used.
+        :class:`~ntklib.nonlinear.NonlinearGD`; at most ``max_trajectory_points`` evenly spaced ones are used.
       analytic: optional :class:`AnalyticBounds` valid for this model.
-      theta_star: optional reference minimizer; default :func:`gauss_newton_closest`.
+      theta_star: optional reference minimizer; default :func:`ntklib.nonlinear.gauss_newton_closest`.
       power_iters: power-method rounds for the local quotients (0 keeps random directions).
       max_trajectory_points: cap on trajectory points used.
       gn_steps: Gauss-Newton steps for the default ``theta_star``.
@@ -564,7 +564,7 @@ class ShallowInW:
        X \in \mathbb{R}^{n \times d},\ v \in \mathbb{R}^m \text{ fixed}.
 
     A frozen dataclass, hashable by value: two ``ShallowInW("tanh")`` share one compiled
-    :func:`gd`. Scale through the data, e.g. unit-norm rows of ``X``, ``W ~ N(0, 1)`` and
+    :func:`ntklib.nonlinear.gd`. Scale through the data, e.g. unit-norm rows of ``X``, ``W ~ N(0, 1)`` and
     ``v = +-1/sqrt(m)`` (the lazy scale).
 
     Call as ``net(W, X, v)``; ``W`` is the parameter, ``(X, v)`` go in ``args``.
