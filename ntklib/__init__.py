@@ -4,8 +4,7 @@ The companion library of the course. One module per idea:
 
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
 * :mod:`ntklib.nonlinear`: GD, SGD and Gauss-Newton on a model f(theta) (chapter 2).
-* :mod:`ntklib.os18`: the Oymak-Soltanolkotabi theorem's constants, bounds and instances (chapter 2).
-* :mod:`ntklib.os18_paper`: chapter 2 beside the paper (closed discrete-time argument, potential, Fig. 1).
+* :mod:`ntklib.os18`: the Oymak-Soltanolkotabi theorem's constants, bounds and instances, its closed discrete-time argument, potential and Fig. 1 (chapter 2).
 * :mod:`ntklib.os19_paper`: chapter 3 beside the paper ((n, k) fitting grid, smooth-activation covariance, width condition).
 * :mod:`ntklib.shallow`: the one-hidden-layer network, its init and training (chapters 3-4).
 * :mod:`ntklib.ntk`: empirical, structured and infinite-width NTKs, linearization (chapter 4).
@@ -41,7 +40,6 @@ from . import (
     nonlinear,
     ntk,
     os18,
-    os18_paper,
     os19_paper,
     plotting,
     rates,
@@ -73,7 +71,6 @@ __all__ = [
     "nonlinear",
     "ntk",
     "os18",
-    "os18_paper",
     "os19_paper",
     "plotting",
     "profile",
