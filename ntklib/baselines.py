@@ -220,13 +220,13 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
     ``fori_loop`` whose trip count is an argument: one compile for every chunk); each loss is
     the by-product of its step's ``value_and_grad``, and each step gets its chunk's wall time
     divided evenly. **Mini-batch** also runs compiled chunks of ``chunk`` steps (the batches
-    drawn inside, as in :func:`ggn_minibatch`), and the full-set training (and test) loss is
+    drawn inside, as in :func:`ntklib.ggn.ggn_minibatch`), and the full-set training (and test) loss is
     recorded after each chunk, outside the timed region: a mini-batch step is too cheap to
     stop after each one (``chunk=1`` records every step, at the cost of a dispatch and a
     full-set forward pass per step). Reuse the same ``optimizer`` object to avoid recompiling.
 
     Args:
-      model, params0, X, y: as in :func:`ggn` (only the trained parameters of a ShallowNet
+      model, params0, X, y: as in :func:`ntklib.ggn.ggn` (only the trained parameters of a ShallowNet
         move).
       optimizer: an ``optax.GradientTransformation``.
       steps: at most this many steps, ``>= 0``.

@@ -385,7 +385,7 @@ def symmetric_init(m: int, d: int, *, key, dtype=None) -> tuple[jax.Array, jax.A
 
     so the two halves of the hidden layer cancel and :math:`f(W_0; x) = 0` for every input
     (up to round-off), while each half is the usual Gaussian initialization with output
-    weights :math:`\pm 1/\sqrt m` (Li et al. 2020; :class:`ntklib.nonlinear.ShallowInW`).
+    weights :math:`\pm 1/\sqrt m` (Li et al. 2020; :class:`ntklib.os18.ShallowInW`).
     The NTK Gram at :math:`W_0` is that of the same random network, and the initial residual
     is exactly :math:`-y`, so the labels' energy in each space is the residual's.
 

@@ -20,7 +20,7 @@ It is the simplest model that is nonlinear in its parameters yet keeps chapter 1
   not only through a Gauss-Newton proxy as for a general model.
 
 A GLM is a model of :mod:`ntklib.nonlinear` (:class:`GLM` is a hashable ``f(theta, X)``), so
-:func:`ntklib.nonlinear.gd` and :func:`ntklib.nonlinear.os18_constants` apply to it as they are;
+:func:`ntklib.nonlinear.gd` and :func:`ntklib.os18.os18_constants` apply to it as they are;
 :meth:`GLM.bounds` supplies analytic upper bounds on :math:`\beta` and :math:`L`, and
 :func:`guarantee` the constants of the global theorem for strongly monotone links
 (:math:`\inf\phi' > 0`), which needs no small-residual assumption.

@@ -60,7 +60,7 @@ def time_to_loss(traj: TimedTrajectory, target: float) -> Reached:
     below the target, so it can be up to ``chunk - 1`` steps late.
 
     Args:
-      traj: a :class:`TimedTrajectory`.
+      traj: a :class:`~ntklib.ggn.TimedTrajectory`.
       target: relative training loss, e.g. ``1e-8``.
 
     Returns:
