@@ -478,6 +478,9 @@ _ROWS = [
     ("A1.3", "more random labels: slower fitting, test accuracy closer to chance", _ZHANG, "Fig. 1b, 1c",
      "time to fit grows with the label corruption; test error rises steadily towards chance",
      _SCALE_A1 + "; our steps-to-fit are not monotone in the corruption (one seed)"),
+    ("A1.4", "beside Zhang et al.: every version fitted, random labels at chance, steps to fit grow with "
+     "the share (over seeds)", _ZHANG, "Fig. 1a-1c", "time to fit grows with the label corruption; test "
+     "accuracy at chance on random labels", _SCALE_A1),
     ("A2", "GD converges to a global minimum at the linear rate set by the singular values of X",
      _OS19, "the linear case of the GD theorem",
      "L_t <= (1 - eta sigma_min^2)^(2t) L_0 for eta <= 1/sigma_max^2: an exact rate, computed on our X",
@@ -507,14 +510,22 @@ _ROWS = [
     ("A6.5", "on the tanh network the hypotheses fail by a large factor, the conclusions hold anyway",
      _OS19, "main GD theorem (sufficient, not necessary)", "not stated (the theorem is silent when its "
      "hypotheses fail)", "a hypothesis fails: the conclusions are observed, not guaranteed"),
+    ("A6.6", "the discrete-time potential argument closes at eta = 4/(5 beta^2); the potential decreases "
+     "along the real trajectories", _OS19, "proof of the main GD theorem (potential argument)",
+     "not restated as a number (the course's discrete-time version of the proof)", _TALK),
+    ("A6.7", "distance against misfit stays in the feasible region of the potential argument", _OS19,
+     "proof of the main GD theorem (potential argument)", "not stated as a number", _TALK),
     ("A7", "a one-hidden-layer network reaches zero loss once kd >~ n^2, near its initialization",
      _OS20, "main theorem (smooth activations)", "kd >~ n^2 parameters suffice, up to data- and "
      "activation-dependent factors; linear rate; ‖W_t - W_0‖_F bounded independently of k",
      "the phase-transition grid uses ReLU (outside the smooth theorem) and small n"),
     ("A7.1", "zero loss once kd >~ n^2, in fact from a small multiple of kd = n", _OS20,
      "main theorem; parameter counting", "kd >~ n^2 (sufficient); kd >= n is necessary to interpolate",
-     "ReLU, not a smooth activation; n <= 64, and kd >= n^2 is inside the grid only for n = 8 and "
-     "16 at the small profile; zero loss means relative loss below 1e-3"),
+     "ReLU, not a smooth activation; n <= 64 at the small profile (kd >= n^2 is in the grid for "
+     "every n); zero loss means relative loss below 1e-3"),
+    ("A7.1s", "with a smooth activation, zero loss in every cell with kd >= n^2; the boundary far below",
+     _OS20, "main theorem (smooth activations)", "kd >~ n^2 parameters suffice (sufficient, not necessary)",
+     "small n; zero loss means relative loss below 1e-3"),
     ("A7.2", "the loss falls at a linear rate set by lambda_min of the tangent kernel", _OS20,
      "main theorem (rate)", "L_t <= (1 - rho)^t L_0 with rho independent of k", ""),
     ("A7.3", "the iterates stay near initialization: relative distance ~ k^(-1/2)", _OS20,
@@ -536,6 +547,9 @@ _ROWS = [
      "main generalization theorem", "test error bounded by ‖Pi_N y‖/sqrt(n) + "
      "‖Pi_I y‖/(alpha sqrt(n)) up to constants and logarithms", "digits and synthetic data, small n; "
      "the bound's constants are not evaluated"),
+    ("A8-A10p", "the computable hypotheses and terms of A8-A10 on our data", f"{_OS19}; {_LSO}; {_OFLS}",
+     "the hypotheses of the SGD, early-stopping and generalization theorems",
+     "hypotheses and bound terms as the papers state them", "the papers' constants are not all computable"),
     ("A11", "on a GLM with a strongly monotone link GD converges linearly to the closest minimizer",
      _OS19, "GLM application (course theorem after it)",
      "linear rate and convergence near the closest global minimizer", ""),
@@ -635,9 +649,9 @@ def _parent(cid: str) -> str | None:
 # The ledger
 # --------------------------------------------------------------------------------------------
 
-_RESULT = re.compile(r"^(?P<id>[AB]\d+(?:\.\d+|[a-z])?) (?P<status>PASS|FAIL): .*?"
+_RESULT = re.compile(r"^(?P<id>[AB]\d+(?:\.\d+[a-z]?|[a-z])?(?:-A\d+[a-z]?)?) (?P<status>PASS|FAIL): .*?"
                      r"(?:\((?P<k>\d+)/(?P<n>\d+) checks\))?$")
-_VALUE = re.compile(r"^(?P<id>[AB]\d+(?:\.\d+|[a-z])?) (?P<kind>expected|observed): (?P<text>.*)$")
+_VALUE = re.compile(r"^(?P<id>[AB]\d+(?:\.\d+[a-z]?|[a-z])?(?:-A\d+[a-z]?)?) (?P<kind>expected|observed): (?P<text>.*)$")
 
 LEDGER_PATH = "book/claims.md"
 
