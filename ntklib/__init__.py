@@ -40,6 +40,7 @@ from . import (
     rates,
     shallow,
 )
+from ._checks import DIVERGENCE_FACTOR, DivergenceWarning, PrecisionWarning
 from .claims import ClaimFailed, verdict
 from .config import profile
 from .explore import Explorer
@@ -49,6 +50,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClaimFailed",
+    "DIVERGENCE_FACTOR",
+    "DivergenceWarning",
+    "PrecisionWarning",
     "adversarial",
     "baselines",
     "Explorer",

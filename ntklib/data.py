@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _random
-from ._checks import as_matrix, check_int, check_nonnegative, check_positive
+from ._checks import as_key, as_matrix, check_int, check_nonnegative, check_positive
 from .shallow import ShallowNet, apply, init
 
 __all__ = [
@@ -137,12 +137,7 @@ class Clusterable(NamedTuple):
 
 
 def _as_key(fn, key):
-    if key is None:
-        raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed) (or an int seed); "
-                         "randomness is always explicit.")
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.PRNGKey(int(key))
-    return key
+    return as_key(fn, key)
 
 
 def normalize_rows(X, *, radius: float = 1.0) -> jax.Array:
@@ -571,6 +566,7 @@ def benchmark_problem(*, key, n: int = 256, d: int = 16, m: int = 4096,
     Returns:
       :class:`Problem`.
     """
+    key = as_key("benchmark_problem", key)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     kx, ky, kw = jax.random.split(key, 3)
     X = sphere(n, d, key=kx, radius=math.sqrt(d)).astype(dtype)

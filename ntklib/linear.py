@@ -29,7 +29,7 @@ from jax.scipy.linalg import solve_triangular
 
 from . import _random
 from . import _activations
-from ._checks import (as_matrix, as_vector, check_full_row_rank, check_int, check_overparameterized,
+from ._checks import (as_key, as_matrix, as_vector, check_full_row_rank, check_int, check_overparameterized,
                       check_positive)
 
 __all__ = [
@@ -362,6 +362,7 @@ def random_features(inputs, p: int, *, key, activation: str = "relu") -> jax.Arr
     References:
       Rahimi and Recht (2007), Random features for large-scale kernel machines.
     """
+    key = as_key("random_features", key)
     A = as_matrix("random_features", "inputs", inputs)
     p = check_int("random_features", "p", p, 1)
     phi = _activations.get("random_features", activation)

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _gram
-from ._checks import as_matrix, as_vector, check_finite, check_int, check_positive, float_dtype
+from ._checks import as_key, as_matrix, as_vector, check_finite, check_int, check_positive, float_dtype
 from ._net import check_inputs, check_net, check_params, structured_gram
 from .shallow import ShallowNet
 
@@ -689,6 +689,7 @@ def lazy_scale(model: Callable, params0, X, y, *, key, iters: int = 10,
     References:
       Chizat, Oyallon and Bach (2019), On lazy training in differentiable programming, NeurIPS.
     """
+    key = as_key("lazy_scale", key)
     fn = "lazy_scale"
     if not callable(model):
         raise ValueError(f"{fn}: model must be callable as model(params, X).")

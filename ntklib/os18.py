@@ -52,7 +52,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from . import _activations
-from ._checks import (as_matrix, as_vector, check_int, check_nonnegative, check_overparameterized,
+from ._checks import (as_key, as_matrix, as_vector, check_int, check_nonnegative, check_overparameterized,
                       check_positive)
 from ._flat import (batched_map, check_jacobian_rank, check_model, flat_like, flat_model, jac_fn,
                     jacobian_impl, opnorms)
@@ -384,6 +384,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
     References:
       Oymak and Soltanolkotabi (2018), the GD theorem and its assumptions.
     """
+    key = as_key("os18_constants", key)
     fn = "os18_constants"
     f = model
     theta0, y, args, n, p = check_model(fn, model, params0, X, y, args)
@@ -700,6 +701,7 @@ def instance_holds(*, key, n: int = 10, p: int = 200, eps: float = 0.02,
       eps: size of the nonlinearity.
       residual: initial residual norm.
     """
+    key = as_key("instance_holds", key)
     check_int("instance_holds", "n", n, 1)
     check_int("instance_holds", "p", p, 1)
     check_overparameterized("instance_holds", n, p)
@@ -735,6 +737,7 @@ def instance_fails(*, key, n: int = 20, d: int = 10, m: int = 1000,
       n, d, m: data points, input dimension, width; ``n <= m d``.
       activation: a key of :data:`ACTIVATIONS`.
     """
+    key = as_key("instance_fails", key)
     for name, val in (("n", n), ("d", d), ("m", m)):
         check_int("instance_fails", name, val, 1)
     check_overparameterized("instance_fails", n, m * d)
