@@ -205,7 +205,8 @@ def as_key(fn: str, key, name: str = "key"):
     (inside ``jit``) pass through unchecked.
     """
     if key is None:
-        raise ValueError(f"{fn}: {name} is None; randomness is always explicit: {_KEY_HINT}.")
+        raise ValueError(f"{fn}: {name} is None, but {fn} needs a PRNG key (randomness is always "
+                         f"explicit); {_KEY_HINT}.")
     if isinstance(key, (bool, np.bool_)):
         raise ValueError(f"{fn}: {name} must be a PRNG key or an int seed, got the bool {key!r}; "
                          f"{_KEY_HINT}.")

@@ -213,16 +213,25 @@ def teacher(X, *, key, width: int = 16, activation: str = "relu", normalize: boo
 
 
 def _split(fn, n_total, n_train, n_test, key, default_test_fraction=0.2):
+    """Indices of a random train/test split; errors name the argument the user passed."""
+    if n_train is not None:
+        n_train = check_int(fn, "n_train", n_train, 1)
+        if n_train > n_total:
+            raise ValueError(f"{fn}: n_train={n_train} exceeds the {n_total} available examples; "
+                             f"use n_train <= {n_total}.")
+    if n_test is not None:
+        n_test = check_int(fn, "n_test", n_test, 0)
+        if n_test > n_total - 1:
+            raise ValueError(f"{fn}: n_test={n_test} leaves no training example out of the "
+                             f"{n_total} available; use n_test <= {n_total - 1}.")
     if n_test is None:
         n_test = (n_total - n_train) if n_train is not None else \
             int(round(default_test_fraction * n_total))
-    n_test = check_int(fn, "n_test", n_test, 0)
     if n_train is None:
         n_train = n_total - n_test
-    n_train = check_int(fn, "n_train", n_train, 1)
     if n_train + n_test > n_total:
-        raise ValueError(f"{fn}: n_train + n_test = {n_train + n_test} exceeds the {n_total} "
-                         "available examples; ask for fewer.")
+        raise ValueError(f"{fn}: n_train + n_test = {n_train} + {n_test} = {n_train + n_test} "
+                         f"exceeds the {n_total} available examples; ask for fewer.")
     perm = np.asarray(jax.random.permutation(key, n_total))
     return perm[:n_train], perm[n_train:n_train + n_test]
 

@@ -165,17 +165,8 @@ class FitFractions(NamedTuple):
 
 
 def _check_gram(fn: str, K) -> jax.Array:
-    K = as_matrix(fn, "K", K)
-    n = K.shape[0]
-    if K.shape != (n, n) or n == 0:
-        raise ValueError(f"{fn}: K must be a square (n, n) Gram matrix, got shape "
-                         f"{tuple(K.shape)}; pass J J^T or ntklib.ntk.gram(...).")
-    Kn = np.asarray(K)
-    scale = max(float(np.abs(Kn).max()), np.finfo(Kn.dtype).tiny)
-    if not np.allclose(Kn, Kn.T, rtol=0, atol=100 * n * np.finfo(Kn.dtype).eps * scale):
-        raise ValueError(f"{fn}: K is not symmetric (max |K - K^T| = "
-                         f"{float(np.abs(Kn - Kn.T).max()):.3g}); pass a Gram matrix J J^T.")
-    return K
+    """A square, symmetric, PSD Gram matrix within ``kernel_tol`` (10 sqrt(eps) of its dtype)."""
+    return check_kernel(fn, "K", K)
 
 
 def _as_spectrum(fn: str, K_or_spectrum) -> Spectrum:

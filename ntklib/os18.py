@@ -52,7 +52,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from . import _activations
-from ._checks import (as_key, as_matrix, as_vector, check_int, check_nonnegative, check_overparameterized,
+from ._checks import (as_key, is_float64, warn_downcast, as_matrix, as_vector, check_int, check_nonnegative, check_overparameterized,
                       check_positive)
 from ._flat import (batched_map, check_jacobian_rank, check_model, flat_like, flat_model, jac_fn,
                     jacobian_impl, opnorms)
@@ -387,6 +387,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
     key = as_key("os18_constants", key)
     fn = "os18_constants"
     f = model
+    was64 = any(is_float64(a) for a in jax.tree_util.tree_leaves((params0, X, y, args)))
     theta0, y, args, n, p = check_model(fn, model, params0, X, y, args)
     check_int(fn, "n_samples", n_samples, 1)
     check_int(fn, "power_iters", power_iters, 0)
@@ -401,6 +402,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
     if not np.all(np.isfinite(J0)):
         raise ValueError(f"{fn}: the Jacobian at theta0 has non-finite entries; check theta0 and args.")
     s = check_jacobian_rank(fn, J0, float(np.finfo(dtype).eps))
+    warn_downcast(fn, "the input (params0, X, y or args)", was64, dtype, float(s[0] / s[-1]))
     alpha = float(s[-1]) / 2.0
     r0 = np.asarray(_residual_impl(f, theta0, y, args), np.float64)
     if not np.all(np.isfinite(r0)):

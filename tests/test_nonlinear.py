@@ -469,7 +469,7 @@ def test_sgd_errors(small):
     for bad in (0, 4, 1.5, True):
         with pytest.raises(ValueError, match="batch_size must be an integer in 1..n=3"):
             nl.sgd(linear_model, theta0, X, y, lr=0.1, steps=3, batch_size=bad, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="key is None.*pass key="):
+    with pytest.raises(ValueError, match="key is None.*needs a PRNG key.*pass key="):
         nl.sgd(linear_model, theta0, X, y, lr=0.1, steps=3, batch_size=1, key=None)
     with pytest.warns(ntklib.DivergenceWarning, match="sgd: the loss diverged"):
         nl.sgd(linear_model, theta0, X, y, lr=50.0, steps=200, batch_size=1, key=jax.random.key(0))
