@@ -270,12 +270,14 @@ def check_divergence(fn: str, losses, lr, *, safe=None, safe_name: str = "",
             safe = float(safe())
         except Exception:  # noqa: BLE001 - the hint is optional; the warning is not
             safe = None
-    tip = (f"; a safe step is lr < {float(safe):.4g} ({safe_name})" if safe is not None
-           and np.isfinite(safe) and safe > 0 else (f"; {safe_name}" if safe_name else ""))
+    if safe is not None and np.isfinite(safe) and safe > 0:
+        advice = f"use a smaller lr; a safe step is lr < {float(safe):.4g} ({safe_name})"
+    else:
+        advice = safe_name or "use a smaller lr"
     lr_text = "the optimizer's learning rate" if lr is None else f"lr={float(lr):.4g}"
     warnings.warn(
         f"{fn}: the loss diverged with {lr_text}: it {what} at step {t} (from "
-        f"{l0:.3g}, largest finite value {worst:.3g}); use a smaller lr{tip}.",
+        f"{l0:.3g}, largest finite value {worst:.3g}); {advice}.",
         DivergenceWarning, stacklevel=stacklevel)
     return True
 

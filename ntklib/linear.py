@@ -186,12 +186,14 @@ def predicted_losses(X, y, theta0, *, lr: float, steps: int) -> np.ndarray:
     Returns ``(steps + 1,)``.
     """
     fn = "predicted_losses"
-    X, y, theta0 = _check_problem(fn, X, y, theta0)
+    Xv, yv, tv = _check_problem(fn, X, y, theta0)
     steps = check_int(fn, "steps", steps, 0)
     check_positive(fn, "lr", lr)
-    check_memory(fn, 8.0 * (steps + 1) * min(X.shape), f"steps={steps}", "use fewer steps")
-    X = np.asarray(X, np.float64)
-    r0 = X @ np.asarray(theta0, np.float64) - np.asarray(y, np.float64)
+    check_memory(fn, 8.0 * (steps + 1) * min(Xv.shape), f"steps={steps}", "use fewer steps")
+    # validated above; computed from the inputs as given, in float64 (no float32 round trip)
+    X, y, theta0 = (np.asarray(v if isinstance(a, jax.Array) else a, np.float64)
+                    for a, v in ((X, Xv), (y, yv), (theta0, tv)))
+    r0 = X @ theta0 - y
     U, s, _ = np.linalg.svd(X, full_matrices=False)
     keep = s > max(X.shape) * np.finfo(np.float64).eps * s[0]
     U, s = U[:, keep], s[keep]

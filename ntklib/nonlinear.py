@@ -266,8 +266,8 @@ def _check_blowup(fn, out, lr, model, params0, data):
     above 1e3 times its start; the safe step 2/sigma_max(J(theta0))^2 is computed only then."""
     losses = np.asarray(out.losses)
     if not np.isfinite(losses[0]):
-        res0 = float(np.asarray(out.residual_norms)[0])
-        if np.isfinite(res0):
+        f0 = np.asarray(model(params0, *data))
+        if np.all(np.isfinite(f0)):
             raise ValueError(f"{fn}: the model output model(params0, X) is finite but the loss "
                              f"0.5 * ||f - y||^2 overflows {losses.dtype.name}; rescale y and the "
                              "model, or enable float64 with "
