@@ -1031,6 +1031,7 @@ def instance_certified_net(*, key, n: int = 8, d: int = 16, m: int = 8192,
       m: width, even (neurons come in pairs).
       activation: ``"tanh"`` or ``"softplus"``.
     """
+    key = as_key("instance_certified_net", key)
     fn = "instance_certified_net"
     for name, val in (("n", n), ("d", d), ("m", m)):
         check_positive(fn, name, val, integer=True)
