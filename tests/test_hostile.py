@@ -264,6 +264,18 @@ ERRORS = [
      (ValueError,), r"gd: the model output model\(params0, X\) is finite but the loss|"
                     r"y contains .* non-finite"),
     # other modules' entry checks
+    ("data", "corrupt-fraction", lambda: data.corrupt_labels(np.array([0, 1, 1]), 1.5, key=0,
+                                                             num_classes=2), ValueError,
+     r"corrupt_labels: fraction"),
+    ("data", "sphere-n0", lambda: data.sphere(0, 3, key=0), ValueError, r"sphere: n must"),
+    ("glm", "gd-negative-steps", lambda: glm.gd(X35, np.abs(Y3) + 0.5, T5, lr=0.1, steps=-1),
+     ValueError, r"steps must be an integer >= 0"),
+    ("glm", "unknown-link", lambda: glm.predict(T5, X35, link="nope"), ValueError, r"nope"),
+    ("ntk", "empirical-d-mismatch", lambda: ntk.empirical_ntk(lin_model, T5, np.ones((2, 4))),
+     ValueError, r"empirical_ntk"),
+    ("baselines", "optax-not-optimizer", lambda: baselines.train_optax(
+        NET, params_net(), XN, YN, optimizer="sgd", steps=2), ValueError,
+     r"optimizer must be an optax GradientTransformation"),
     ("rates", "log_slope-length", lambda: rates.log_slope([1.0, 2.0], [1.0]), ValueError,
      r"log_slope"),
     ("rates", "convergence_order-short", lambda: rates.convergence_order([1.0]), ValueError,
@@ -461,3 +473,30 @@ def test_linear_loss_on_a_trajectory():
 def test_explorer_good_input():
     ex = ntklib.Explorer(lambda fig, a: None, {"a": (1, 2, 3)})
     assert ex.defaults == {"a": 2}
+
+
+def test_os18_constants_warn_on_downcast(precision):
+    # J = X for the linear model; cond(X) = 1e5 makes cond * eps(float32) ~ 1e-2 > 1e-4
+    U, _ = np.linalg.qr(np.random.default_rng(5).normal(size=(6, 3)))
+    X = (U * np.array([1.0, 1e-2, 1e-5])).T
+    if precision == "x32":
+        with pytest.warns(PrecisionWarning, match=r"os18_constants: .* jax_enable_x64 is off"):
+            os18.os18_constants(lin_model, np.zeros(6), X, np.ones(3), key=0, n_samples=2)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PrecisionWarning)
+            c = os18.os18_constants(lin_model, np.zeros(6), X, np.ones(3), key=0, n_samples=2)
+        assert c.alpha > 0
+
+
+def test_no_precision_warning_when_well_conditioned(precision):
+    # a float64 input that float32 represents well enough (cond ~ 3) does not warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrecisionWarning)
+        theta = linear.closest_solution(X35, Y3, T5)
+    np.testing.assert_allclose(np.asarray(theta), np.linalg.pinv(X35) @ Y3, rtol=1e-4)
+
+
+def test_one_hot_of_no_labels_is_empty():
+    # zero labels with a stated class count is a well-defined (0, c) matrix, not an error
+    assert data.one_hot(np.zeros(0, int), 3).shape == (0, 3)
