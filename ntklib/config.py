@@ -39,6 +39,7 @@ __all__ = [
     "profile",
     "report",
     "seed_offset",
+    "select",
     "smoke",
 ]
 
@@ -187,3 +188,42 @@ def report(costs, *, device: Device = T4, budget_s: float = 300.0, budget_bytes:
             f"({budget_s:.0f} s, {budget_bytes / 1e9:.0f} GB on a {device.name}): shrink the sizes."
         )
     return "\n".join(lines)
+
+
+#: Config fields that count iterations (cut in a smoke run); every other field is a size.
+ITERATION_FIELDS = ("steps", "epochs", "iters", "restarts")
+
+
+def _is_iteration_field(name: str) -> bool:
+    return any(name == f or name.endswith("_" + f) or name.startswith(f + "_") for f in ITERATION_FIELDS)
+
+
+def select(configs: dict):
+    r"""The notebook's config for :func:`profile`, with iteration counts cut in a smoke run.
+
+    ``configs`` maps profile names to a ``NamedTuple`` of sizes. In a smoke run
+    (``NTKLIB_SMOKE=1``) every integer field named like an iteration count (``steps``,
+    ``grid_steps``, ``epochs``, ``pgd_steps``, ``restarts``, ...) goes through :func:`iters`;
+    sizes are kept, so the profile's shapes and memory are what runs.
+
+    >>> from typing import NamedTuple
+    >>> class C(NamedTuple):
+    ...     n: int
+    ...     steps: int
+    >>> import os; os.environ["NTKLIB_PROFILE"] = "small"; os.environ["NTKLIB_SMOKE"] = "1"
+    >>> select({"small": C(64, 1000)})
+    C(n=64, steps=3)
+    >>> os.environ["NTKLIB_SMOKE"] = "0"
+    """
+    name = profile()
+    if name not in configs:
+        raise ValueError(
+            f"this notebook has no {name!r} profile (it has {', '.join(configs)}); "
+            f"set {ENV_VAR} to one of those."
+        )
+    cfg = configs[name]
+    if not smoke() or not hasattr(cfg, "_replace"):
+        return cfg
+    cut = {f: iters(v) for f, v in cfg._asdict().items()
+           if _is_iteration_field(f) and isinstance(v, int) and not isinstance(v, bool)}
+    return cfg._replace(**cut)

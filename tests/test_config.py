@@ -77,3 +77,25 @@ def test_report_refuses_an_over_budget_full_profile(env):
     heavy = config.estimate("too much memory", flops=1.0, peak_bytes=13e9)
     with pytest.raises(ValueError, match="exceeds the budget"):
         config.report([heavy])
+
+
+def test_select_cuts_iterations_not_sizes(env):
+    from typing import NamedTuple
+
+    class C(NamedTuple):
+        n: int
+        steps: int
+        grid_steps: int
+        epochs: int
+        widths: tuple
+        lr: float
+
+    cfgs = {"small": C(64, 1000, 500, 20, (8, 16), 0.5), "full": C(1024, 9000, 900, 90, (8, 64), 0.5)}
+    env.setenv(config.ENV_VAR, "full")
+    assert config.select(cfgs) == cfgs["full"]
+    env.setenv(config.SMOKE_VAR, "1")
+    got = config.select(cfgs)
+    assert got == C(1024, config.SMOKE_ITERS, config.SMOKE_ITERS, config.SMOKE_ITERS, (8, 64), 0.5)
+    env.setenv(config.ENV_VAR, "medium")
+    with pytest.raises(ValueError, match="no 'medium' profile"):
+        config.select(cfgs)
