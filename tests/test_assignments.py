@@ -449,7 +449,19 @@ def test_a_student_notebook_runs_alone_and_checks_right_and_wrong_answers(built,
 
 
 def test_report_scores_and_grading_times(built, capsys):
-    """Prints each assignment's scores, the points each plausible mistake lost, and the times."""
+    """Prints each assignment's scores, the points each plausible mistake lost, and the times, after
+    checking that every submission was graded, with a score in [0, possible] and a time."""
+    import math
+
+    assert built["_build_seconds"] > 0
+    for name in NAMES + ["_variant"]:
+        g = built[name]["grades"]
+        want = {"solution", "variant-0 solution"} if name == "_variant" else \
+            {"solution", *(f"mistakes-{k}" for k in range(len(MISTAKES[name])))}
+        assert set(g) == want, f"{name}: a grading is missing"
+        for kind, r in g.items():
+            assert r["possible"] > 0 and 0 <= r["score"] <= r["possible"], f"{name} {kind}: {r}"
+            assert math.isfinite(r["seconds"]) and r["seconds"] > 0, f"{name} {kind}: no time"
     lines = [f"\nassignments built in {built['_build_seconds']:.0f} s, "
              f"{sum(len(built[n]['grades']) for n in NAMES) + 2} submissions graded in "
              f"{built['_grade_seconds']:.0f} s (two at a time)"]
