@@ -13,10 +13,15 @@ Needs only Python 3.11+ and the package registries. The virtual environment live
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -39,6 +44,7 @@ def ensure_env() -> Path:
     """Create ``.venv`` and install ntklib with its book, test and assign extras, if needed."""
     if sys.version_info < (3, 11):
         sys.exit(f"course.py needs Python 3.11 or newer, this is {sys.version.split()[0]}.")
+    vendor_mathjax()
     py = _venv_python()
     stamp = VENV / ".ntklib-stamp"
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest() + EXTRAS
@@ -53,6 +59,52 @@ def ensure_env() -> Path:
         sys.exit(f"Installing the course environment failed (pip exit code {rc}).")
     stamp.write_text(want)
     return py
+
+
+# MathJax for the book, served from its own files so formulas render with no network. Pinned by
+# version and by the npm registry's integrity hash of the tarball; fetched once into book/_vendor/
+# (ignored by git; _config.yml's html_static_path copies it into the HTML).
+MATHJAX = ("3.2.2", "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==")
+MATHJAX_PARTS = ("tex-mml-chtml.js", "input/tex/extensions/", "output/chtml/", "a11y/", "ui/")
+
+
+def vendor_mathjax(dest: Path = ROOT / "book" / "_vendor" / "mathjax") -> Path:
+    """Fetch the pinned MathJax 3 (CommonHTML output with its woff fonts) into ``dest``, once."""
+    version, integrity = MATHJAX
+    stamp = dest / ".version"
+    if stamp.exists() and stamp.read_text() == version:
+        return dest
+    name = f"mathjax-{version}.tgz"
+    with tempfile.TemporaryDirectory() as tmp:
+        tgz = Path(tmp) / name
+        npm = shutil.which("npm")
+        print(f"Fetching MathJax {version} for the book from the npm registry ...", flush=True)
+        try:
+            if npm:
+                subprocess.run([npm, "pack", f"mathjax@{version}", "--silent"], cwd=tmp,
+                               check=True, stdout=subprocess.DEVNULL)
+            else:  # no Node.js: the same tarball, straight from the registry
+                url = f"https://registry.npmjs.org/mathjax/-/{name}"
+                with urllib.request.urlopen(url, timeout=60) as r:
+                    tgz.write_bytes(r.read())
+        except (OSError, subprocess.CalledProcessError) as e:
+            sys.exit(f"Could not fetch MathJax {version} from the npm registry ({e}). The book serves "
+                     f"its own copy so that formulas render offline: connect to the registry once "
+                     f"and rerun, or unpack npm's mathjax@{version} es5/ folder into {dest}.")
+        digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+        if digest != integrity:
+            sys.exit(f"The MathJax tarball {name} does not match its pinned hash: not using it.")
+        shutil.rmtree(dest, ignore_errors=True)
+        with tarfile.open(tgz) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and any(
+                m.name.removeprefix("package/es5/").startswith(part) for part in MATHJAX_PARTS)
+                and m.name.startswith("package/es5/")]
+            for m in members:
+                m.name = m.name.removeprefix("package/es5/")
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
+            tar.extractall(dest, members=members, **safe)
+    stamp.write_text(version)
+    return dest
 
 
 def _env(profile: str | None = None) -> dict:
