@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 EXTRAS = "book,test,assign"  # assign: otter-grader, also needed by tests/test_assignments.py
+BOOK_PINS = "constraints/book.txt"  # exact versions of the book toolchain (pip -c); see the file
 
 
 def _venv_python() -> Path:
@@ -47,14 +48,15 @@ def ensure_env() -> Path:
     vendor_mathjax()
     py = _venv_python()
     stamp = VENV / ".ntklib-stamp"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest() + EXTRAS
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()
+                          + (ROOT / BOOK_PINS).read_bytes()).hexdigest() + EXTRAS
     if py.exists() and stamp.exists() and stamp.read_text() == want:
         return py
     if not py.exists():
         print(f"Creating the virtual environment {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     rc = _run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               "-e", f".[{EXTRAS}]"])
+               "-c", BOOK_PINS, "-e", f".[{EXTRAS}]"])
     if rc:
         sys.exit(f"Installing the course environment failed (pip exit code {rc}).")
     stamp.write_text(want)
