@@ -24,7 +24,7 @@ Conventions. Inputs carry a leading batch axis, ``x: (n, ...)``; norms are per
 example over all the other axes. A *per-example* loss function
 ``loss_fn(x, y, *args) -> (n,)`` is what the attacks maximize; each example's loss
 must depend on that example only (no batch statistics). Models are
-``apply_fn(params, X)`` returning ``(n,)`` (squared or logistic loss) or ``(n, k)``
+``model(params, X)`` returning ``(n,)`` (squared or logistic loss) or ``(n, k)``
 logits (cross-entropy).
 
 References:
@@ -45,7 +45,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_finite, check_nonnegative, check_positive
+from ._checks import check_int, check_finite, check_nonnegative, check_positive
 
 __all__ = [
     "NORMS",
@@ -85,14 +85,14 @@ class Attack(NamedTuple):
 
 
 class AdvTraining(NamedTuple):
-    """The trajectory of :func:`adversarial_training` over ``T = steps`` outer steps.
+    r"""The trajectory of :func:`adversarial_training` over ``T = steps`` outer steps.
 
     Attributes:
       surrogate_loss: ``(T,)``, ``surrogate_loss[t]`` is
-        :math:`L_A(w_t) = \\frac1n\\sum_i \\ell(f(w_t, A(w_t, x_i)), y_i)`, the mean loss at
+        :math:`L_A(w_t) = \frac1n\sum_i \ell(f(w_t, A(w_t, x_i)), y_i)`, the mean loss at
         the training attack's points against the current weights (before step ``t``).
       clean_loss: ``(T,)``, the mean loss at the clean points, same weights.
-      dist_from_init: ``(T + 1,)``, :math:`\\lVert W_t - W_0\\rVert_F` for the ``"W"`` leaf
+      dist_from_init: ``(T + 1,)``, :math:`\lVert W_t - W_0\rVert_F` for the ``"W"`` leaf
         of a dict of params, else the Euclidean norm of all parameters minus their init.
       params: the final weights :math:`w_T` (same pytree as ``params0``).
       radius: the projection radius actually used (``R/sqrt(m)`` or ``R``), ``inf`` if none.
@@ -106,12 +106,12 @@ class AdvTraining(NamedTuple):
 
 
 class RobustEval(NamedTuple):
-    """Clean and robust loss and accuracy of a model on ``n`` examples.
+    r"""Clean and robust loss and accuracy of a model on ``n`` examples.
 
     Attributes:
       clean_loss, clean_acc: mean loss and accuracy at the clean points.
       robust_loss: mean loss at the evaluation attack's points: a *lower bound* on the
-        true robust loss :math:`\\frac1n\\sum_i\\max_{x'\\in B(x_i)}\\ell`, since the attack
+        true robust loss :math:`\frac1n\sum_i\max_{x'\in B(x_i)}\ell`, since the attack
         is not exact.
       robust_acc: fraction of examples classified correctly both at the clean point and at
         the attack's point: an *upper bound* on the true robust accuracy.
@@ -200,8 +200,8 @@ def _check_key(fn, key, needed):
 def _check_attack_args(fn, *, eps, norm, steps, step_size, restarts, random_start, key):
     _check_norm(fn, norm)
     eps = _check_eps(fn, eps)
-    check_positive(fn, "steps", steps, integer=True)
-    check_positive(fn, "restarts", restarts, integer=True)
+    check_int(fn, "steps", steps, 1)
+    check_int(fn, "restarts", restarts, 1)
     if step_size is None:
         step_size = 2.5 * eps / steps if eps > 0 else 1.0
     else:
@@ -363,13 +363,13 @@ def _noise_impl(loss_fn, x, y, args, eps, key, lo, hi, *, norm):
 
 
 def project(delta, *, eps: float, norm: str = "linf") -> jax.Array:
-    """Exact Euclidean projection of each perturbation onto the ball of radius ``eps``.
+    r"""Exact Euclidean projection of each perturbation onto the ball of radius ``eps``.
 
     .. math::
 
-       \\Pi_\\infty(\\delta) = \\operatorname{clip}(\\delta, -\\varepsilon, \\varepsilon),
-       \\qquad
-       \\Pi_2(\\delta) = \\delta \\min\\!\\big(1, \\varepsilon / \\lVert\\delta\\rVert_2\\big),
+       \Pi_\infty(\delta) = \operatorname{clip}(\delta, -\varepsilon, \varepsilon),
+       \qquad
+       \Pi_2(\delta) = \delta \min\!\big(1, \varepsilon / \lVert\delta\rVert_2\big),
 
     both the closest point of the ball in the Euclidean norm, per example.
 
@@ -392,13 +392,13 @@ def project(delta, *, eps: float, norm: str = "linf") -> jax.Array:
 
 def fgsm(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", domain=None,
          args=()) -> Attack:
-    """The fast gradient (sign) method: one step of length ``eps`` along the steepest ascent.
+    r"""The fast gradient (sign) method: one step of length ``eps`` along the steepest ascent.
 
     .. math::
 
-       x' = \\Pi_D\\big(x + \\varepsilon\\, \\operatorname{sign}\\nabla_x \\ell\\big)\\ (\\ell_\\infty),
-       \\qquad
-       x' = \\Pi_D\\big(x + \\varepsilon\\, \\nabla_x \\ell / \\lVert\\nabla_x \\ell\\rVert_2\\big)\\ (\\ell_2),
+       x' = \Pi_D\big(x + \varepsilon\, \operatorname{sign}\nabla_x \ell\big)\ (\ell_\infty),
+       \qquad
+       x' = \Pi_D\big(x + \varepsilon\, \nabla_x \ell / \lVert\nabla_x \ell\rVert_2\big)\ (\ell_2),
 
     the maximizer over the ball of the loss linearized at ``x``, then clipped to the domain.
 
@@ -426,12 +426,12 @@ def fgsm(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", domain=None
 
 def random_noise(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", key,
                  domain=None, args=()) -> Attack:
-    """The baseline: random noise of the same norm as an FGSM step.
+    r"""The baseline: random noise of the same norm as an FGSM step.
 
     .. math::
 
-       x' = \\Pi_D(x + \\varepsilon s),\\quad s \\sim \\mathrm{Unif}\\{-1, 1\\}^d\\ (\\ell_\\infty),
-       \\qquad s \\sim \\mathrm{Unif}(S^{d-1})\\ (\\ell_2).
+       x' = \Pi_D(x + \varepsilon s),\quad s \sim \mathrm{Unif}\{-1, 1\}^d\ (\ell_\infty),
+       \qquad s \sim \mathrm{Unif}(S^{d-1})\ (\ell_2).
 
     Args and Returns: as :func:`fgsm`, plus ``key`` (a PRNG key, required).
     """
@@ -449,22 +449,22 @@ def random_noise(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", key
 def pgd(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", steps: int = 20,
         step_size: float | None = None, key=None, random_start: bool | None = None,
         restarts: int = 1, domain=None, args=()) -> Attack:
-    """Projected gradient ascent on each example's loss over the ball (PGD).
+    r"""Projected gradient ascent on each example's loss over the ball (PGD).
 
     .. math::
 
-       x^{k+1} = \\Pi_D\\Big(x + \\Pi_{B_\\varepsilon}\\big(x^k + \\alpha\\, s(\\nabla_x \\ell(x^k))
-       - x\\big)\\Big),\\qquad
-       s(g) = \\operatorname{sign}(g)\\ (\\ell_\\infty),\\quad s(g) = g/\\lVert g\\rVert_2\\ (\\ell_2),
+       x^{k+1} = \Pi_D\Big(x + \Pi_{B_\varepsilon}\big(x^k + \alpha\, s(\nabla_x \ell(x^k))
+       - x\big)\Big),\qquad
+       s(g) = \operatorname{sign}(g)\ (\ell_\infty),\quad s(g) = g/\lVert g\rVert_2\ (\ell_2),
 
     from :math:`x^0 = x`, or from a uniform random point of the ball (``random_start``;
     with ``restarts > 1`` restart 0 still starts at ``x`` and the others at random points,
     so that adding restarts never makes the attack weaker than the deterministic one; on a
     nearly linear model an l2 random start costs accuracy, since fixed-length steps only
     rotate towards the best point of the sphere by a factor ``eps / (eps + alpha)`` per step).
-    :math:`\\Pi_{B_\\varepsilon}` is the exact projection (:func:`project`), :math:`\\Pi_D`
-    the clip to the domain. Since :math:`x \\in D`, clipping never leaves the ball, so every
-    iterate lies in :math:`B_\\varepsilon(x) \\cap D`. Per example, the result is the
+    :math:`\Pi_{B_\varepsilon}` is the exact projection (:func:`project`), :math:`\Pi_D`
+    the clip to the domain. Since :math:`x \in D`, clipping never leaves the ball, so every
+    iterate lies in :math:`B_\varepsilon(x) \cap D`. Per example, the result is the
     highest-loss point among the clean ``x``, every restart's start and every iterate: the
     attack's loss is never below the clean loss and never below any iterate's.
 
@@ -480,7 +480,7 @@ def pgd(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", steps: int =
       eps: radius of the ball, ``>= 0``.
       norm: ``"linf"`` or ``"l2"``.
       steps: ascent steps per restart, ``>= 1``.
-      step_size: :math:`\\alpha > 0`; default ``2.5 * eps / steps`` (Madry et al. 2018), so
+      step_size: :math:`\alpha > 0`; default ``2.5 * eps / steps`` (Madry et al. 2018), so
         an ascent from the centre can cross the ball.
       key: PRNG key, needed for a random start.
       random_start: start at a uniform point of the ball (restarts after the first when
@@ -523,13 +523,13 @@ def pgd(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", steps: int =
 
 
 def per_example_loss(outputs, y, *, loss: str = "squared") -> jax.Array:
-    """Per-example loss of model outputs.
+    r"""Per-example loss of model outputs.
 
     .. math::
 
-       \\ell_{sq} = \\tfrac12 (f - y)^2,\\qquad
-       \\ell_{log} = \\log(1 + e^{-y f})\\ (y = \\pm 1),\\qquad
-       \\ell_{ce} = \\log\\textstyle\\sum_j e^{f_j} - f_y\\ (y \\in \\{0..k-1\\}).
+       \ell_{sq} = \tfrac12 (f - y)^2,\qquad
+       \ell_{log} = \log(1 + e^{-y f})\ (y = \pm 1),\qquad
+       \ell_{ce} = \log\textstyle\sum_j e^{f_j} - f_y\ (y \in \{0..k-1\}).
 
     Args:
       outputs: ``(n,)`` (or ``(n, 1)``) for squared and logistic, ``(n, k)`` logits for
@@ -559,20 +559,20 @@ def _correct(outputs, y, loss):
     return outputs.reshape(outputs.shape[0]) * y > 0
 
 
-def _model_loss(x, y, params, apply_fn, loss):
-    return per_example_loss(apply_fn(params, x), y, loss=loss)
+def _model_loss(x, y, params, model, loss):
+    return per_example_loss(model(params, x), y, loss=loss)
 
 
-def _check_model(fn, apply_fn, params, X, y, loss):
+def _check_model(fn, model, params, X, y, loss):
     _check_loss_name(fn, loss)
     X = _check_batch(fn, "X", X)
     n = X.shape[0]
     check_finite(fn, "params", params)
     try:
-        out = jax.eval_shape(apply_fn, params, X)
+        out = jax.eval_shape(model, params, X)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{fn}: apply_fn(params, X) failed ({type(err).__name__}: {err}); "
-                         "apply_fn must map params and X: (n, ...) to outputs.") from err
+        raise ValueError(f"{fn}: model(params, X) failed ({type(err).__name__}: {err}); "
+                         "model must map params and X: (n, ...) to outputs.") from err
     y = jnp.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"{fn}: y must have shape ({n},), one target per row of X, "
@@ -580,7 +580,7 @@ def _check_model(fn, apply_fn, params, X, y, loss):
     if loss == "cross_entropy":
         if out.ndim != 2 or out.shape[0] != n or out.shape[1] < 2:
             raise ValueError(f"{fn}: cross_entropy needs logits of shape ({n}, k >= 2) from "
-                             f"apply_fn, got {out.shape}.")
+                             f"model, got {out.shape}.")
         if not jnp.issubdtype(y.dtype, jnp.integer):
             raise ValueError(f"{fn}: cross_entropy needs integer class labels y, got dtype "
                              f"{y.dtype}; use y.astype(int).")
@@ -589,7 +589,7 @@ def _check_model(fn, apply_fn, params, X, y, loss):
         return X, y
     if out.shape not in ((n,), (n, 1)):
         raise ValueError(f"{fn}: the {loss} loss needs one output per example, shape ({n},), "
-                         f"from apply_fn, got {out.shape}.")
+                         f"from model, got {out.shape}.")
     y = y.astype(X.dtype)
     check_finite(fn, "y", y)
     if loss == "logistic" and not np.all(np.abs(np.asarray(y)) == 1):
@@ -623,11 +623,11 @@ def _project_weights(params, params0, radius):
     return shrink(params, params0)
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "loss", "norm", "attack_steps", "restarts",
+@partial(jax.jit, static_argnames=("model", "loss", "norm", "attack_steps", "restarts",
                                    "random_start", "steps", "frozen"))
-def _train_impl(apply_fn, params0, X, y, eps, attack_step_size, lr, key, lo, hi, radius, *,
+def _train_impl(model, params0, X, y, eps, attack_step_size, lr, key, lo, hi, radius, *,
                 loss, norm, attack_steps, restarts, random_start, steps, frozen):
-    loss_fn = partial(_model_loss, apply_fn=apply_fn, loss=loss)
+    loss_fn = partial(_model_loss, model=model, loss=loss)
 
     def outer(params, t):
         frozen_params = jax.lax.stop_gradient(params)
@@ -650,45 +650,33 @@ def _train_impl(apply_fn, params0, X, y, eps, attack_step_size, lr, key, lo, hi,
     return surrogate, clean, dist, final
 
 
-def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squared",
+def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared",
                          eps: float, norm: str = "linf", attack_steps: int = 10,
                          attack_step_size: float | None = None, lr: float, steps: int,
                          key=None, random_start: bool = False, restarts: int = 1,
                          project_radius: float | None = None,
                          radius_scaling: str | None = None, frozen=(),
                          domain=None) -> AdvTraining:
-    """Adversarial training: full-batch GD on the loss at PGD's points, optionally projected.
+    r"""Adversarial training: full-batch GD on the loss at PGD's points, optionally projected.
 
     .. math::
 
-       \\tilde x_i^{(t)} = \\mathrm{PGD}(w_t, x_i),\\qquad
-       w_{t+1} = \\Pi_{B(R)}\\Big(w_t - \\eta\\,\\nabla_w \\tfrac1n\\textstyle\\sum_i
-       \\ell\\big(f(w_t, \\tilde x_i^{(t)}), y_i\\big)\\Big),
+       \tilde x_i^{(t)} = \mathrm{PGD}(w_t, x_i),\qquad
+       w_{t+1} = \Pi_{B(R)}\Big(w_t - \eta\,\nabla_w \tfrac1n\textstyle\sum_i
+       \ell\big(f(w_t, \tilde x_i^{(t)}), y_i\big)\Big),
 
     the attack's points held fixed in the gradient (Danskin's theorem), and
 
     .. math::
 
-       B(R) = \\{W : \\lVert W - W_0\\rVert_F \\le r\\},\\qquad r = R/\\sqrt m
-       \\ (\\texttt{radius\\_scaling="inv\\_sqrt\\_m"}),\\quad r = R\\ (\\texttt{"none"}).
+       B(R) = \{W : \lVert W - W_0\rVert_F \le r\},\qquad r = R/\sqrt m
+       \ (\texttt{radius\_scaling="inv\_sqrt\_m"}),\quad r = R\ (\texttt{"none"}).
 
-    Which radius and why. Gao et al. (2019) project every hidden layer onto
-    :math:`\\lVert W - W_0\\rVert_F \\le R/\\sqrt m`. Their weights have entries of
-    variance of order :math:`1/m` and no :math:`1/\\sqrt m` in the forward pass, so that
-    :math:`\\lVert\\partial f/\\partial W\\rVert_F = \\Theta(\\sqrt m)`: the radius
-    :math:`R/\\sqrt m` is what lets the output move by :math:`O(R)` whatever the width, while
-    each of the m rows moves by only :math:`O(R/m)` on average. That is the NTK (lazy)
-    regime, where the loss is nearly convex in W and where a near-zero robust loss is
-    shown to be reachable within the ball. ``radius_scaling="inv_sqrt_m"`` reads ``m`` from
-    ``params0["W"].shape[0]`` (``W`` stored ``(m, d)``). Under NTK scaling
-    (:math:`f = v^\\top\\phi(Wx)/\\sqrt m`, entries of W of order one, so
-    :math:`W_{ntk} = \\sqrt m\\,W_{paper}` up to a constant) the *same* set reads
-    :math:`\\lVert W - W_0\\rVert_F \\le R`: pass ``radius_scaling="none"``; there each row
-    moves :math:`O(R/\\sqrt m)`. For params without a ``"W"`` entry the ball is on all
-    parameters, with ``radius_scaling="none"``.
+    ``R/sqrt(m)`` is the paper's radius for weights of variance ``1/m``; under NTK scaling the
+    same ball reads ``R`` (``radius_scaling="none"``): see the book's chapter 7.
 
     Args:
-      apply_fn: ``apply_fn(params, X)`` -> ``(n,)`` outputs (squared, logistic) or
+      model: ``model(params, X)`` -> ``(n,)`` outputs (squared, logistic) or
         ``(n, k)`` logits (cross_entropy). Hashable (a module-level function, or a method
         of a hashable model), since it is a static argument.
       params0: the initial weights, any pytree; a dict with a ``"W"`` entry gets the
@@ -697,7 +685,7 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
       loss: ``"squared"`` (mean of ``0.5 (f - y)^2``), ``"logistic"``, ``"cross_entropy"``.
       eps, norm: the attack's ball; ``eps = 0`` is clean training.
       attack_steps, attack_step_size: PGD's steps and step size (default ``2.5 eps / steps``).
-      lr: GD step size :math:`\\eta > 0`. steps: outer steps ``T >= 1``.
+      lr: GD step size :math:`\eta > 0`. steps: outer steps ``T >= 1``.
       key: PRNG key, needed with ``random_start`` (step t uses ``fold_in(key, t)``).
       random_start, restarts: as in :func:`pgd` (default: start PGD at the clean point).
       project_radius: R, or ``None`` for no projection.
@@ -718,6 +706,13 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
         negative radius, frozen keys that are not in the params, or a run that diverged
         (lr too large).
 
+    >>> model = lambda p, X: jnp.tanh(X @ p["W"].T) @ p["v"]
+    >>> params0 = {"W": jnp.eye(2), "v": jnp.ones(2)}
+    >>> out = adversarial_training(model, params0, jnp.eye(2), jnp.ones(2), eps=0.1, lr=0.5,
+    ...                            steps=20, attack_steps=3, frozen=("v",))
+    >>> bool(out.clean_loss[-1] < out.clean_loss[0])
+    True
+
     References:
       Madry et al. (2018); Gao, Cai, Li, Wang, Hsieh, Lee (2019), their projected
       adversarial training algorithm.
@@ -727,8 +722,8 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
                                              step_size=attack_step_size, restarts=restarts,
                                              random_start=random_start, key=key)
     check_positive(fn, "lr", lr)
-    check_positive(fn, "steps", steps, integer=True)
-    X, y = _check_model(fn, apply_fn, params0, X, y, loss)
+    check_int(fn, "steps", steps, 1)
+    X, y = _check_model(fn, model, params0, X, y, loss)
     lo, hi = _check_domain(fn, X, domain)
     frozen = tuple(frozen)
     if frozen and (not isinstance(params0, dict) or not set(frozen) <= set(params0)):
@@ -760,7 +755,7 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
     dtype = X.dtype
     params0 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dtype), params0)
     surrogate, clean, dist, final = _train_impl(
-        apply_fn, params0, X, y, jnp.asarray(eps, dtype), jnp.asarray(step_size, dtype),
+        model, params0, X, y, jnp.asarray(eps, dtype), jnp.asarray(step_size, dtype),
         jnp.asarray(float(lr), dtype), key, lo, hi,
         jnp.asarray(radius, dtype), loss=loss, norm=norm, attack_steps=int(attack_steps),
         restarts=int(restarts), random_start=bool(random_start), steps=int(steps),
@@ -775,15 +770,15 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
 # ----------------------------------------------------------------------------- evaluation
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "loss", "norm", "steps", "restarts",
+@partial(jax.jit, static_argnames=("model", "loss", "norm", "steps", "restarts",
                                    "random_start"))
-def _eval_impl(apply_fn, params, X, y, eps, step_size, key, lo, hi, *, loss, norm, steps,
+def _eval_impl(model, params, X, y, eps, step_size, key, lo, hi, *, loss, norm, steps,
                restarts, random_start):
-    loss_fn = partial(_model_loss, apply_fn=apply_fn, loss=loss)
+    loss_fn = partial(_model_loss, model=model, loss=loss)
     atk = _pgd_core(loss_fn, X, y, (params,), eps, step_size, key, lo, hi, norm=norm,
                     steps=steps, restarts=restarts, random_start=random_start)
-    ok_clean = _correct(apply_fn(params, X), y, loss)
-    ok_adv = _correct(apply_fn(params, atk.x_adv), y, loss)
+    ok_clean = _correct(model(params, X), y, loss)
+    ok_adv = _correct(model(params, atk.x_adv), y, loss)
     return RobustEval(clean_loss=jnp.mean(atk.loss_clean),
                       clean_acc=jnp.mean(ok_clean.astype(X.dtype)),
                       robust_loss=jnp.mean(atk.loss_adv),
@@ -791,17 +786,17 @@ def _eval_impl(apply_fn, params, X, y, eps, step_size, key, lo, hi, *, loss, nor
                       x_adv=atk.x_adv, loss_adv=atk.loss_adv)
 
 
-def robust_eval(apply_fn: Callable, params, X, y, *, loss: str = "squared", eps: float,
+def robust_eval(model: Callable, params, X, y, *, loss: str = "squared", eps: float,
                 norm: str = "linf", steps: int = 50, restarts: int = 5, key=None,
                 step_size: float | None = None, random_start: bool = True,
                 domain=None) -> RobustEval:
-    """Clean and robust loss and accuracy, with an attack stronger than training's.
+    r"""Clean and robust loss and accuracy, with an attack stronger than training's.
 
     .. math::
 
-       L_{rob} \\approx \\frac1n\\sum_i \\ell\\big(f(w, \\mathrm{PGD}(w, x_i)), y_i\\big),\\qquad
-       \\mathrm{acc}_{rob} \\approx \\frac1n\\sum_i \\mathbb 1[f(w, x_i)\\text{ and }
-       f(w, \\mathrm{PGD}(w, x_i))\\text{ both correct}].
+       L_{rob} \approx \frac1n\sum_i \ell\big(f(w, \mathrm{PGD}(w, x_i)), y_i\big),\qquad
+       \mathrm{acc}_{rob} \approx \frac1n\sum_i \mathbb 1[f(w, x_i)\text{ and }
+       f(w, \mathrm{PGD}(w, x_i))\text{ both correct}].
 
     The evaluation attack is PGD with restarts (by default 50 steps and 5 restarts: one
     from the clean point, four from random points of the ball), stronger than training's
@@ -812,7 +807,7 @@ def robust_eval(apply_fn: Callable, params, X, y, *, loss: str = "squared", eps:
     logistic losses (``+-1`` labels) and the argmax for cross-entropy.
 
     Args:
-      apply_fn, params, X, y, loss: as in :func:`adversarial_training`.
+      model, params, X, y, loss: as in :func:`adversarial_training`.
       eps, norm, steps, restarts, step_size, random_start, domain: the attack, as in :func:`pgd`.
       key: PRNG key, required with the default random start.
 
@@ -823,8 +818,8 @@ def robust_eval(apply_fn: Callable, params, X, y, *, loss: str = "squared", eps:
     eps, step_size, key = _check_attack_args(fn, eps=eps, norm=norm, steps=steps,
                                              step_size=step_size, restarts=restarts,
                                              random_start=random_start, key=key)
-    X, y = _check_model(fn, apply_fn, params, X, y, loss)
+    X, y = _check_model(fn, model, params, X, y, loss)
     lo, hi = _check_domain(fn, X, domain)
-    return _eval_impl(apply_fn, params, X, y, jnp.asarray(eps, X.dtype),
+    return _eval_impl(model, params, X, y, jnp.asarray(eps, X.dtype),
                       jnp.asarray(step_size, X.dtype), key, lo, hi, loss=loss, norm=norm,
                       steps=int(steps), restarts=int(restarts), random_start=bool(random_start))

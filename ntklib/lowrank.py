@@ -37,8 +37,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, as_vector, check_finite, check_positive
-from .nonlinear import _np_rng
+from ._checks import check_int, as_matrix, as_vector, check_finite, check_positive
+from ._random import numpy_rng
 
 __all__ = [
     "gaussian_measurements",
@@ -120,15 +120,15 @@ def _check_rank_fits(fn: str, r: int, k: int) -> None:
 
 
 def gaussian_measurements(m: int, d: int, *, key, pad_to: int | None = None, dtype=None) -> jax.Array:
-    """``m`` Gaussian measurement matrices, scaled so that the operator is a near-isometry.
+    r"""``m`` Gaussian measurement matrices, scaled so that the operator is a near-isometry.
 
     .. math::
 
-       A_i = G_i / \\sqrt m, \\quad (G_i)_{jk} \\sim N(0, 1) \\text{ i.i.d.}, \\qquad
-       \\mathbb{E}\\,\\lVert\\mathcal{A}(X)\\rVert_2^2 = \\lVert X\\rVert_F^2 .
+       A_i = G_i / \sqrt m, \quad (G_i)_{jk} \sim N(0, 1) \text{ i.i.d.}, \qquad
+       \mathbb{E}\,\lVert\mathcal{A}(X)\rVert_2^2 = \lVert X\rVert_F^2 .
 
     The draws are *nested*: with the same ``key``, the first ``m`` matrices of a call with a
-    larger ``m`` are the same :math:`G_i` (rescaled by :math:`1/\\sqrt m`). With ``pad_to``, zero
+    larger ``m`` are the same :math:`G_i` (rescaled by :math:`1/\sqrt m`). With ``pad_to``, zero
     matrices are appended up to ``pad_to`` rows: a zero row measures nothing (with target 0 it
     adds nothing to the loss), so runs with different ``m`` share one compiled :func:`gd`.
 
@@ -143,14 +143,14 @@ def gaussian_measurements(m: int, d: int, *, key, pad_to: int | None = None, dty
       ``(m, d, d)``, or ``(pad_to, d, d)``.
     """
     fn = "gaussian_measurements"
-    check_positive(fn, "m", m, integer=True)
-    check_positive(fn, "d", d, integer=True)
+    check_int(fn, "m", m, 1)
+    check_int(fn, "d", d, 1)
     total = m if pad_to is None else pad_to
     if pad_to is not None:
-        check_positive(fn, "pad_to", pad_to, integer=True)
+        check_int(fn, "pad_to", pad_to, 1)
         if pad_to < m:
             raise ValueError(f"{fn}: pad_to={pad_to} is smaller than m={m}; pad to at least m rows.")
-    G = _np_rng(key).standard_normal((m, d, d)) / np.sqrt(m)
+    G = numpy_rng(key).standard_normal((m, d, d)) / np.sqrt(m)
     if total > m:
         G = np.concatenate([G, np.zeros((total - m, d, d))], axis=0)
     return jnp.asarray(G, dtype or jnp.result_type(float))
@@ -167,11 +167,11 @@ def _adjoint_impl(A, r):
 
 
 def measure(A, X) -> jax.Array:
-    """The measurement operator :math:`\\mathcal{A}(X)_i = \\langle A_i, X\\rangle`.
+    r"""The measurement operator :math:`\mathcal{A}(X)_i = \langle A_i, X\rangle`.
 
     .. math::
 
-       \\mathcal{A}(X)_i = \\sum_{j,k} (A_i)_{jk} X_{jk}
+       \mathcal{A}(X)_i = \sum_{j,k} (A_i)_{jk} X_{jk}
 
     Args:
       A: ``(m, d, d)`` measurement matrices.
@@ -187,9 +187,9 @@ def measure(A, X) -> jax.Array:
 
 
 def adjoint(A, r) -> jax.Array:
-    """The adjoint :math:`\\mathcal{A}^*(r) = \\sum_i r_i A_i`.
+    r"""The adjoint :math:`\mathcal{A}^*(r) = \sum_i r_i A_i`.
 
-    It satisfies :math:`\\langle \\mathcal{A}(X), r\\rangle = \\langle X, \\mathcal{A}^*(r)\\rangle`
+    It satisfies :math:`\langle \mathcal{A}(X), r\rangle = \langle X, \mathcal{A}^*(r)\rangle`
     for every ``X`` and ``r``.
 
     Args:
@@ -211,33 +211,33 @@ def adjoint(A, r) -> jax.Array:
 
 
 def planted(d: int, r: int, *, key, condition: float = 1.0, dtype=None) -> jax.Array:
-    """A random rank-``r`` PSD matrix with eigenvalues spread from 1 down to ``1/condition``.
+    r"""A random rank-``r`` PSD matrix with eigenvalues spread from 1 down to ``1/condition``.
 
     .. math::
 
-       X^\\star = V \\operatorname{diag}(\\lambda_1, \\dots, \\lambda_r) V^\\top, \\qquad
-       \\lambda_i \\text{ evenly spaced in } [1/\\kappa, 1],
+       X^\star = V \operatorname{diag}(\lambda_1, \dots, \lambda_r) V^\top, \qquad
+       \lambda_i \text{ evenly spaced in } [1/\kappa, 1],
 
-    with :math:`V \\in \\mathbb{R}^{d\\times r}` uniformly random orthonormal columns.
+    with :math:`V \in \mathbb{R}^{d\times r}` uniformly random orthonormal columns.
 
     Args:
       d: dimension.
       r: rank, ``1 <= r <= d``.
       key: PRNG key.
-      condition: :math:`\\kappa = \\lambda_1/\\lambda_r \\ge 1`.
+      condition: :math:`\kappa = \lambda_1/\lambda_r \ge 1`.
 
     Returns:
       ``(d, d)``.
     """
     fn = "planted"
-    check_positive(fn, "d", d, integer=True)
-    check_positive(fn, "r", r, integer=True)
+    check_int(fn, "d", d, 1)
+    check_int(fn, "r", r, 1)
     if r > d:
         raise ValueError(f"planted: rank r={r} exceeds the dimension d={d}; use r <= d.")
     check_positive(fn, "condition", condition)
     if float(condition) < 1.0:
         raise ValueError(f"planted: condition must be >= 1 (it is lambda_1 / lambda_r), got {condition!r}.")
-    rng = _np_rng(key)
+    rng = numpy_rng(key)
     V, _ = np.linalg.qr(rng.standard_normal((d, r)))
     lam = np.linspace(1.0, 1.0 / float(condition), r)
     X = (V * lam) @ V.T
@@ -245,30 +245,30 @@ def planted(d: int, r: int, *, key, condition: float = 1.0, dtype=None) -> jax.A
 
 
 def small_init(d: int, k: int, scale: float, *, key, dtype=None) -> jax.Array:
-    """The small initialization :math:`U_0 = \\varepsilon B` with orthonormal columns ``B``.
+    r"""The small initialization :math:`U_0 = \varepsilon B` with orthonormal columns ``B``.
 
     .. math::
 
-       U_0 = \\varepsilon B, \\qquad B^\\top B = I_k, \\qquad
-       \\lVert U_0\\rVert_F = \\varepsilon\\sqrt k, \\quad U_0U_0^\\top = \\varepsilon^2 BB^\\top .
+       U_0 = \varepsilon B, \qquad B^\top B = I_k, \qquad
+       \lVert U_0\rVert_F = \varepsilon\sqrt k, \quad U_0U_0^\top = \varepsilon^2 BB^\top .
 
     Args:
       d: dimension.
       k: columns, ``1 <= k <= d`` (more columns add nothing: ``UU^T`` already spans every PSD matrix).
-      scale: :math:`\\varepsilon > 0`.
+      scale: :math:`\varepsilon > 0`.
       key: PRNG key.
 
     Returns:
       ``(d, k)``.
     """
     fn = "small_init"
-    check_positive(fn, "d", d, integer=True)
-    check_positive(fn, "k", k, integer=True)
+    check_int(fn, "d", d, 1)
+    check_int(fn, "k", k, 1)
     check_positive(fn, "scale", scale)
     if k > d:
         raise ValueError(f"small_init: k={k} > d={d} columns cannot be orthonormal; use k <= d "
                          "(k = d already makes U U^T range over every PSD matrix).")
-    B, _ = np.linalg.qr(_np_rng(key).standard_normal((d, k)))
+    B, _ = np.linalg.qr(numpy_rng(key).standard_normal((d, k)))
     return jnp.asarray(float(scale) * B, dtype or jnp.result_type(float))
 
 
@@ -277,8 +277,8 @@ def degrees_of_freedom(d: int, r: int) -> int:
 
     Fewer measurements than this cannot determine a generic rank-``r`` PSD matrix.
     """
-    check_positive("degrees_of_freedom", "d", d, integer=True)
-    check_positive("degrees_of_freedom", "r", r, integer=True)
+    check_int("degrees_of_freedom", "d", d, 1)
+    check_int("degrees_of_freedom", "r", r, 1)
     if r > d:
         raise ValueError(f"degrees_of_freedom: rank r={r} exceeds the dimension d={d}; use r <= d.")
     return d * r - r * (r - 1) // 2
@@ -311,7 +311,7 @@ def _check_problem(fn: str, A, y, U, U_name: str = "U"):
 
 
 def loss(U, A, y) -> jax.Array:
-    """:math:`f(U) = \\tfrac12\\lVert\\mathcal{A}(UU^\\top) - y\\rVert_2^2`.
+    r""":math:`f(U) = \tfrac12\lVert\mathcal{A}(UU^\top) - y\rVert_2^2`.
 
     Args:
       U: ``(d, k)``.
@@ -326,7 +326,7 @@ def loss(U, A, y) -> jax.Array:
 
 
 def gradient(U, A, y) -> jax.Array:
-    """:math:`\\nabla f(U) = (S + S^\\top)U` with :math:`S = \\mathcal{A}^*(\\mathcal{A}(UU^\\top) - y)`.
+    r""":math:`\nabla f(U) = (S + S^\top)U` with :math:`S = \mathcal{A}^*(\mathcal{A}(UU^\top) - y)`.
 
     Args:
       U: ``(d, k)``.
@@ -341,7 +341,7 @@ def gradient(U, A, y) -> jax.Array:
 
 
 def recovery_error(U, X_star) -> jax.Array:
-    """The relative recovery error :math:`\\lVert UU^\\top - X^\\star\\rVert_F / \\lVert X^\\star\\rVert_F`.
+    r"""The relative recovery error :math:`\lVert UU^\top - X^\star\rVert_F / \lVert X^\star\rVert_F`.
 
     Args:
       U: ``(d, k)``.
@@ -357,11 +357,11 @@ def recovery_error(U, X_star) -> jax.Array:
 
 
 class ClosestFactor(NamedTuple):
-    """Result of :func:`closest_factor`.
+    r"""Result of :func:`closest_factor`.
 
     Attributes:
-      U: ``(d, k)``, a factor with :math:`UU^\\top = X^\\star` closest to ``U0``.
-      distance: :math:`\\lVert U - U_0\\rVert_F`, the smallest over all such factors.
+      U: ``(d, k)``, a factor with :math:`UU^\top = X^\star` closest to ``U0``.
+      distance: :math:`\lVert U - U_0\rVert_F`, the smallest over all such factors.
       rank: the rank ``r`` of ``X_star``.
     """
 
@@ -371,21 +371,21 @@ class ClosestFactor(NamedTuple):
 
 
 def closest_factor(X_star, U0) -> ClosestFactor:
-    """The factor of ``X_star`` closest to ``U0``, in closed form.
+    r"""The factor of ``X_star`` closest to ``U0``, in closed form.
 
-    Every :math:`U \\in \\mathbb{R}^{d\\times k}` with :math:`UU^\\top = X^\\star` is :math:`U = PQ`
-    with :math:`P = V_r\\Lambda_r^{1/2}` (``d x r``, from the eigendecomposition of :math:`X^\\star`)
-    and :math:`Q \\in \\mathbb{R}^{r\\times k}`, :math:`QQ^\\top = I_r`. Then
-    :math:`\\lVert PQ - U_0\\rVert_F^2 = \\operatorname{tr}X^\\star + \\lVert U_0\\rVert_F^2 - 2\\operatorname{tr}(Q U_0^\\top P)`,
-    maximized by the orthogonal Procrustes solution :math:`Q = WZ^\\top` where
-    :math:`P^\\top U_0 = W\\Sigma Z^\\top`:
+    Every :math:`U \in \mathbb{R}^{d\times k}` with :math:`UU^\top = X^\star` is :math:`U = PQ`
+    with :math:`P = V_r\Lambda_r^{1/2}` (``d x r``, from the eigendecomposition of :math:`X^\star`)
+    and :math:`Q \in \mathbb{R}^{r\times k}`, :math:`QQ^\top = I_r`. Then
+    :math:`\lVert PQ - U_0\rVert_F^2 = \operatorname{tr}X^\star + \lVert U_0\rVert_F^2 - 2\operatorname{tr}(Q U_0^\top P)`,
+    maximized by the orthogonal Procrustes solution :math:`Q = WZ^\top` where
+    :math:`P^\top U_0 = W\Sigma Z^\top`:
 
     .. math::
 
-       \\min_{UU^\\top = X^\\star} \\lVert U - U_0\\rVert_F^2
-       = \\operatorname{tr}X^\\star + \\lVert U_0\\rVert_F^2 - 2\\,\\lVert P^\\top U_0\\rVert_* .
+       \min_{UU^\top = X^\star} \lVert U - U_0\rVert_F^2
+       = \operatorname{tr}X^\star + \lVert U_0\rVert_F^2 - 2\,\lVert P^\top U_0\rVert_* .
 
-    When :math:`X^\\star` is the only PSD matrix consistent with the measurements (enough of them),
+    When :math:`X^\star` is the only PSD matrix consistent with the measurements (enough of them),
     these factors are exactly the global minima of :math:`f`, and this is the distance from
     :math:`U_0` to the closest global minimum.
 
@@ -422,15 +422,15 @@ def closest_factor(X_star, U0) -> ClosestFactor:
 
 
 class LowRankGD(NamedTuple):
-    """The whole GD trajectory on :math:`\\tfrac12\\lVert\\mathcal{A}(UU^\\top) - y\\rVert^2`.
+    r"""The whole GD trajectory on :math:`\tfrac12\lVert\mathcal{A}(UU^\top) - y\rVert^2`.
 
     Attributes:
       losses: ``(steps + 1,)``, :math:`f(U_t)`.
-      errors: ``(steps + 1,)``, :math:`\\lVert U_tU_t^\\top - X^\\star\\rVert_F/\\lVert X^\\star\\rVert_F`,
+      errors: ``(steps + 1,)``, :math:`\lVert U_tU_t^\top - X^\star\rVert_F/\lVert X^\star\rVert_F`,
         or ``None`` without ``X_star``.
-      dists: ``(steps + 1,)``, :math:`\\lVert U_t - U_0\\rVert_F`.
-      path_length: ``(steps + 1,)``, :math:`\\sum_{s<t}\\lVert U_{s+1} - U_s\\rVert_F`.
-      eigenvalues: ``(steps + 1, min(d, k))``, the largest eigenvalues of :math:`U_tU_t^\\top`
+      dists: ``(steps + 1,)``, :math:`\lVert U_t - U_0\rVert_F`.
+      path_length: ``(steps + 1,)``, :math:`\sum_{s<t}\lVert U_{s+1} - U_s\rVert_F`.
+      eigenvalues: ``(steps + 1, min(d, k))``, the largest eigenvalues of :math:`U_tU_t^\top`
         (squared singular values of :math:`U_t`), in decreasing order.
       U: ``(d, k)``, the last iterate.
     """
@@ -468,13 +468,13 @@ def _gd_impl(A, y, U0, eta, X_star, steps, has_star):
                      path_length=hist["path"], eigenvalues=hist["eig"], U=U)
 
 
-def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
-    """Gradient descent on the factorized loss, the whole trajectory in one compiled scan.
+def gd(A, y, U0, *, lr: float, steps: int, X_star=None) -> LowRankGD:
+    r"""Gradient descent on the factorized loss, the whole trajectory in one compiled scan.
 
     .. math::
 
-       U_{t+1} = U_t - \\eta\\,(S_t + S_t^\\top)U_t, \\qquad
-       S_t = \\mathcal{A}^*\\bigl(\\mathcal{A}(U_tU_t^\\top) - y\\bigr)
+       U_{t+1} = U_t - \eta\,(S_t + S_t^\top)U_t, \qquad
+       S_t = \mathcal{A}^*\bigl(\mathcal{A}(U_tU_t^\top) - y\bigr)
 
     A second call with the same shapes does not recompile.
 
@@ -482,7 +482,7 @@ def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
       A: ``(m, d, d)`` measurement matrices.
       y: ``(m,)`` measurements, e.g. ``measure(A, X_star)``.
       U0: ``(d, k)`` initialization, e.g. :func:`small_init`.
-      eta: step size ``> 0`` (about ``0.1 / ||X_star||`` for near-isometric ``A``).
+      lr: step size :math:`\eta > 0` (about ``0.1 / ||X_star||`` for near-isometric ``A``).
       steps: number of steps, ``>= 0``.
       X_star: optional ``(d, d)`` PSD ground truth of rank ``r <= k``, to record recovery errors.
 
@@ -490,14 +490,13 @@ def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
       :class:`LowRankGD`.
 
     Raises:
-      ValueError: mismatched shapes, non-finite values, ``eta <= 0``, ``k < rank(X_star)``, or a
+      ValueError: mismatched shapes, non-finite values, ``lr <= 0``, ``k < rank(X_star)``, or a
         step size under which the loss blows up.
     """
     fn = "gd"
     A, y, U0 = _check_problem(fn, A, y, U0, "U0")
-    check_positive(fn, "eta", eta)
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"gd: steps must be an integer >= 0, got {steps!r}.")
+    check_positive(fn, "lr", lr)
+    steps = check_int(fn, "steps", steps, 0)
     d = A.shape[1]
     has_star = X_star is not None
     if has_star:
@@ -508,10 +507,10 @@ def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
         X_star = X_star.astype(U0.dtype)
     else:
         X_star = jnp.zeros((d, d), U0.dtype)
-    out = _gd_impl(A, y, U0, jnp.asarray(float(eta), U0.dtype), X_star, int(steps), has_star)
+    out = _gd_impl(A, y, U0, jnp.asarray(float(lr), U0.dtype), X_star, steps, has_star)
     losses = np.asarray(out.losses)
     if not np.all(np.isfinite(losses)) or losses.max() > 1e6 * max(losses[0], 1.0):
-        raise ValueError(f"gd: the loss blew up with eta={float(eta):.4g} (from {losses[0]:.3g} to "
+        raise ValueError(f"gd: the loss blew up with lr={float(lr):.4g} (from {losses[0]:.3g} to "
                          f"{np.nanmax(np.where(np.isfinite(losses), losses, np.nan)) if np.isfinite(losses).any() else float('nan'):.3g} "
-                         "or non-finite); use a smaller step, e.g. eta = 0.1 / ||X_star||.")
+                         "or non-finite); use a smaller step, e.g. lr = 0.1 / ||X_star||.")
     return out

@@ -32,7 +32,6 @@ References:
 from __future__ import annotations
 
 import math
-import sys
 from functools import partial
 from typing import Callable, NamedTuple
 
@@ -40,8 +39,13 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, as_vector, check_finite, check_positive
-from .shallow import _ACTIVATIONS, ShallowNet, _check_inputs, _check_net, _check_params, _scales
+from . import _gram
+from ._checks import as_matrix, as_vector, check_finite, check_int, check_positive, float_dtype
+from ._net import check_inputs, check_net, check_params, structured_gram
+from .shallow import ShallowNet
+
+#: ``progress=None`` shows a bar when there are at least this many block pairs (on a TTY).
+PROGRESS_MIN_BLOCKS = _gram.PROGRESS_MIN_BLOCKS
 
 __all__ = [
     "empirical_ntk",
@@ -58,8 +62,6 @@ __all__ = [
     "lazy_scale",
 ]
 
-#: ``progress=None`` shows a bar when there are at least this many block pairs (on a TTY).
-PROGRESS_MIN_BLOCKS = 16
 
 
 # --------------------------------------------------------------------------- helpers
@@ -76,111 +78,19 @@ def _check_pair(fn: str, X1, X2):
     return X1, X2
 
 
-def _float_dtype(*arrays):
-    dt = jnp.result_type(*arrays)
-    return dt if jnp.issubdtype(dt, jnp.floating) else jnp.result_type(float)
-
-
 # --------------------------------------------------------------------------- empirical NTK
 
 
-def _per_example_grads(apply_fn, params, Xb):
-    """Pytree of per-example gradients, each leaf ``(b, *leaf.shape)``."""
-    g = jax.grad(lambda p, x: apply_fn(p, x[None])[0])
-    return jax.vmap(g, in_axes=(None, 0))(params, Xb)
-
-
-#: Floats per operand slice in :func:`_chunked_gram` (16 MiB in float32). Contracting a whole
-#: ``(b, p)`` block at once makes XLA:CPU's matmul pack about half an operand (measured: 0.25
-#: GiB extra for a 0.5 GiB block); chunks keep that workspace small.
-CHUNK_FLOATS = 1 << 22
-
-
-def _chunked_gram(a, c):
-    """``a @ c.T`` for ``a: (b1, P)``, ``c: (b2, P)``, accumulated over column chunks."""
-    b1, P = a.shape
-    chunk = max(1, CHUNK_FLOATS // max(b1, c.shape[0], 1))
-    nch = P // chunk if P >= 2 * chunk else 0
-    out = jnp.zeros((b1, c.shape[0]), jnp.result_type(a, c))
-    if nch:
-        def body(k, acc):
-            s = k * chunk
-            ak = jax.lax.dynamic_slice_in_dim(a, s, chunk, 1)
-            ck = jax.lax.dynamic_slice_in_dim(c, s, chunk, 1)
-            return acc + ak @ ck.T
-
-        out = jax.lax.fori_loop(0, nch, body, out)
-    rest = nch * chunk
-    if rest < P:
-        out = out + a[:, rest:] @ c[:, rest:].T
-    return out
-
-
-def _contract(J1, J2):
-    """sum over leaves of J1_leaf J2_leaf^T, ``(b1, b2)``."""
-    l1, l2 = jax.tree_util.tree_leaves(J1), jax.tree_util.tree_leaves(J2)
-    out = None
-    for a, b in zip(l1, l2):
-        blk = _chunked_gram(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1))
-        out = blk if out is None else out + blk
-    return out
-
-
-@partial(jax.jit, static_argnames=("apply_fn",))
-def _jac_block(apply_fn, params, Xb):
-    return _per_example_grads(apply_fn, params, Xb)
-
-
-@partial(jax.jit, static_argnames=("apply_fn",))
-def _jac_contract_block(apply_fn, params, J1, Xb):
-    return _contract(J1, _per_example_grads(apply_fn, params, Xb))
-
-
-@jax.jit
-def _self_contract(J1):
-    return _contract(J1, J1)
-
-
-@partial(jax.jit, donate_argnums=(0,))
-def _place(K, blk, i0, j0):
-    return jax.lax.dynamic_update_slice(K, blk, (i0, j0))
-
-
-def _blocks(n: int, block_size: int):
-    """Equal-size blocks of at most ``block_size`` rows covering ``range(n)`` (last one padded)."""
-    nb = -(-n // block_size)
-    b = -(-n // nb)  # <= block_size, and the padding is < nb rows
-    return b, [(k * b, min(n, (k + 1) * b)) for k in range(nb)]
-
-
-def _padded(X, b, blocks):
-    """``X`` padded by repeating its last row to ``len(blocks) * b`` rows."""
-    extra = len(blocks) * b - X.shape[0]
-    if extra == 0:
-        return X
-    return jnp.concatenate([X, jnp.broadcast_to(X[-1:], (extra, X.shape[1]))], axis=0)
-
-
-def _show_progress(progress, n_pairs: int) -> bool:
-    if progress is None:
-        try:
-            tty = sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            tty = False
-        return n_pairs >= PROGRESS_MIN_BLOCKS and tty
-    return bool(progress)
-
-
-def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 256,
+def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256,
                   progress: bool | None = None) -> jax.Array:
-    """Empirical NTK Gram of any scalar-output model, block by block with bounded memory.
+    r"""Empirical NTK Gram of any scalar-output model, block by block with bounded memory.
 
     .. math::
 
-       K = \\sum_{\\text{leaves } \\ell} J^{(\\ell)}_1 J^{(\\ell)\\top}_2,
-       \\qquad J^{(\\ell)}_k = \\partial f(\\theta, X_k) / \\partial \\theta_\\ell ,
+       K = \sum_{\text{leaves } \ell} J^{(\ell)}_1 J^{(\ell)\top}_2,
+       \qquad J^{(\ell)}_k = \partial f(\theta, X_k) / \partial \theta_\ell ,
 
-    assembled from ``(b, b)`` blocks :math:`J(X_1[I])\\,J(X_2[J])^\\top`. The per-block
+    assembled from ``(b, b)`` blocks :math:`J(X_1[I])\,J(X_2[J])^\top`. The per-block
     Jacobians are per-example gradients (``jax.vmap`` of ``jax.grad``), kept as one array per
     parameter leaf (never concatenated), so the rows of :math:`X_1` are differentiated once per
     row block and each column block once per row block. For ``X2=None`` only the blocks on and
@@ -193,7 +103,7 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
 
     .. math::
 
-       2\\, b\\, p\\, s \\;+\\; n_1 n_2\\, s \\;+\\; b^2 s \\;+\\; 2^{23} s,
+       2\, b\, p\, s \;+\; n_1 n_2\, s \;+\; b^2 s \;+\; 2^{23} s,
 
     two Jacobian blocks, the output Gram (filled in place), one ``(b, b)`` block, and the
     column chunks the contraction multiplies (``2^22`` floats per operand, 16 MiB each in
@@ -203,7 +113,7 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     per row per row block.
 
     Args:
-      apply_fn: ``apply_fn(params, X) -> (n,)``, with examples independent of each other (no
+      model: ``model(params, X) -> (n,)``, with examples independent of each other (no
         batch statistics); it must be hashable (a function or a ``ShallowNet.apply`` method).
         Pass data as arguments, not through a closure.
       params: any pytree of float arrays, :math:`p` scalars in total.
@@ -222,13 +132,10 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     (2, 2)
     """
     fn = "empirical_ntk"
-    if not callable(apply_fn):
-        raise ValueError(f"{fn}: apply_fn must be callable as apply_fn(params, X) -> (n,), "
-                         f"got {type(apply_fn).__name__}.")
-    if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) \
-            or block_size < 1:
-        raise ValueError(f"{fn}: block_size must be an integer >= 1, got {block_size!r}; "
-                         "it is the number of rows per Jacobian block (e.g. 256).")
+    if not callable(model):
+        raise ValueError(f"{fn}: model must be callable as model(params, X) -> (n,), "
+                         f"got {type(model).__name__}.")
+    block_size = check_int(fn, "block_size", block_size, 1)
     X1, X2 = _check_pair(fn, X1, X2)
     if X1.shape[0] == 0 or (X2 is not None and X2.shape[0] == 0):
         raise ValueError(f"{fn}: X1 and X2 need at least one row each; pass non-empty batches.")
@@ -237,106 +144,47 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     if not leaves:
         raise ValueError(f"{fn}: params has no array leaves, so the NTK is empty; "
                          "pass the model's parameters.")
-    dtype = _float_dtype(*leaves)
+    dtype = float_dtype(*leaves)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     X1 = X1.astype(dtype)
     X2 = None if X2 is None else X2.astype(dtype)
     try:
-        out = jax.eval_shape(apply_fn, params, X1[:1])
+        out = jax.eval_shape(model, params, X1[:1])
     except Exception as e:  # the model rejects these inputs, e.g. a wrong d
-        raise ValueError(f"{fn}: apply_fn(params, X1[:1]) failed ({type(e).__name__}: {e}); "
+        raise ValueError(f"{fn}: model(params, X1[:1]) failed ({type(e).__name__}: {e}); "
                          "check that X1 has the feature dimension the model expects.") from e
     if getattr(out, "shape", None) != (1,):
-        raise ValueError(f"{fn}: apply_fn(params, X) must return shape (n,), got "
+        raise ValueError(f"{fn}: model(params, X) must return shape (n,), got "
                          f"{getattr(out, 'shape', type(out).__name__)} for n=1; "
                          "return one scalar output per row.")
 
-    n1 = X1.shape[0]
-    b1, rows = _blocks(n1, int(block_size))
-    X1p = _padded(X1, b1, rows)
-    if X2 is None:
-        cols, X2p, b2 = rows, X1p, b1
-        pairs = [(i, j) for i in range(len(rows)) for j in range(i, len(rows))]
-    else:
-        b2, cols = _blocks(X2.shape[0], int(block_size))
-        X2p = _padded(X2, b2, cols)
-        pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
-    n2 = n1 if X2 is None else X2.shape[0]
-
-    K = jnp.zeros((n1, n2), dtype)
-    show = _show_progress(progress, len(pairs))
-    bar = None
-    if show:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(pairs), desc=fn, unit="block", leave=False)
-    try:
-        J1, current = None, -1
-        for i, j in pairs:
-            if i != current:
-                J1 = None  # free the previous row block before computing the next
-                J1 = _jac_block(apply_fn, params, X1p[i * b1:(i + 1) * b1])
-                current = i
-            if X2 is None and i == j:
-                blk = _self_contract(J1)
-            else:
-                blk = _jac_contract_block(apply_fn, params, J1, X2p[j * b2:(j + 1) * b2])
-            (r0, r1), (c0, c1) = rows[i], cols[j]
-            blk = blk[: r1 - r0, : c1 - c0]
-            K = _place(K, blk, r0, c0)
-            if X2 is None and i != j:
-                K = _place(K, blk.T, c0, r0)
-            K.block_until_ready()  # one block in flight at a time: the memory bound holds
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return K
+    return _gram.empirical(model, params, X1, X2, int(block_size), progress)
 
 
 # --------------------------------------------------------------------------- structured NTK
 
 
-def _phi_and_dphi(activation, Z):
-    """phi(Z) and phi'(Z) elementwise, phi' by forward-mode autodiff (relu'(0) = 0)."""
-    return jax.jvp(_ACTIVATIONS[activation], (Z,), (jnp.ones_like(Z),))
-
-
-@partial(jax.jit, static_argnames=("activation", "parameterization", "train"))
-def _structured_impl(W, v, X1, X2, scale, activation, parameterization, train):
-    m, d = W.shape
-    cm, cd = _scales(parameterization, m, d)
-    sym = X2 is None
-    P1, D1 = _phi_and_dphi(activation, (X1 @ W.T) * cd)
-    D1 = D1 * v
-    if sym:
-        P2, D2, X2 = P1, D1, X1
-    else:
-        P2, D2 = _phi_and_dphi(activation, (X2 @ W.T) * cd)
-        D2 = D2 * v
-    K = (X1 @ X2.T) * (cd * cd) * (D1 @ D2.T)
-    if train == "vW":
-        K = K + P1 @ P2.T
-    return K * (scale * cm) ** 2
+_structured_impl = jax.jit(structured_gram, static_argnames=("activation", "parameterization",
+                                                            "train"))
 
 
 def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
-    """Exact NTK Gram of a :class:`~ntklib.shallow.ShallowNet` in closed form.
+    r"""Exact NTK Gram of a :class:`~ntklib.shallow.ShallowNet` in closed form.
 
-    With :math:`Z_k = c_d X_k W^\\top` (``(n_k, m)``), :math:`c_d, c_m` the input and output
-    multipliers (:math:`1/\\sqrt d, 1/\\sqrt m` for ``"ntk"``, 1 and 1 for ``"standard"``) and
-    :math:`\\alpha` the output scale,
+    With :math:`Z_k = c_d X_k W^\top` (``(n_k, m)``), :math:`c_d, c_m` the input and output
+    multipliers (:math:`1/\sqrt d, 1/\sqrt m` for ``"ntk"``, 1 and 1 for ``"standard"``) and
+    :math:`\alpha` the output scale,
 
     .. math::
 
-       K = \\alpha^2 c_m^2 \\Big[\\underbrace{\\phi(Z_1)\\phi(Z_2)^\\top}_{\\text{only if } v
-       \\text{ is trained}} + c_d^2\\,(X_1 X_2^\\top) \\odot
-       \\big(\\phi'(Z_1)\\,\\mathrm{diag}(v^2)\\,\\phi'(Z_2)^\\top\\big)\\Big],
+       K = \alpha^2 c_m^2 \Big[\underbrace{\phi(Z_1)\phi(Z_2)^\top}_{\text{only if } v
+       \text{ is trained}} + c_d^2\,(X_1 X_2^\top) \odot
+       \big(\phi'(Z_1)\,\mathrm{diag}(v^2)\,\phi'(Z_2)^\top\big)\Big],
 
-    the sum over hidden units of :math:`\\partial f/\\partial v_r` and
-    :math:`\\partial f/\\partial W_r` inner products; exact to round-off. It costs
+    the sum over hidden units of :math:`\partial f/\partial v_r` and
+    :math:`\partial f/\partial W_r` inner products; exact to round-off. It costs
     :math:`2nmd + 4n^2m + 2n^2d` flops and :math:`O(nm + n^2)` memory, where
-    :math:`J J^\\top` would cost :math:`2n^2 m(d+1)` flops and :math:`n m (d+1)` memory.
+    :math:`J J^\top` would cost :math:`2n^2 m(d+1)` flops and :math:`n m (d+1)` memory.
 
     Args:
       net: the configuration; ``net.train`` decides whether the :math:`v` term is included.
@@ -348,11 +196,11 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
       ``(n1, n2)``.
     """
     fn = "structured_ntk"
-    _check_net(fn, net)
-    W, v = _check_params(fn, net, params)
-    X1 = _check_inputs(fn, W, X1, "X1")
+    check_net(fn, net)
+    W, v = check_params(fn, net, params)
+    X1 = check_inputs(fn, W, X1, "X1")
     if X2 is not None:
-        X2 = _check_inputs(fn, W, X2, "X2")
+        X2 = check_inputs(fn, W, X2, "X2")
     dtype = jnp.result_type(W, v, X1, *(() if X2 is None else (X2,)))
     return _structured_impl(W.astype(dtype), v.astype(dtype), X1.astype(dtype),
                             None if X2 is None else X2.astype(dtype),
@@ -364,7 +212,7 @@ def gram(model, params, X1, X2=None, **kw) -> jax.Array:
     """NTK Gram of ``model``: :func:`structured_ntk` for a ``ShallowNet``, else :func:`empirical_ntk`.
 
     Args:
-      model: a :class:`~ntklib.shallow.ShallowNet`, or any ``apply_fn(params, X) -> (n,)``.
+      model: a :class:`~ntklib.shallow.ShallowNet`, or any ``model(params, X) -> (n,)``.
       params, X1, X2: as in :func:`empirical_ntk`.
       **kw: ``block_size`` / ``progress`` for :func:`empirical_ntk`; for a ``ShallowNet``
         they are accepted and ignored (the closed form needs no blocks).
@@ -399,23 +247,23 @@ def _relu_kernels(X1, X2):
 
 
 def relu_ntk_infinite(X1, X2=None, *, train: str = "vW") -> jax.Array:
-    """Infinite-width NTK of the ReLU ``ShallowNet`` in the ``"ntk"`` parameterization.
+    r"""Infinite-width NTK of the ReLU ``ShallowNet`` in the ``"ntk"`` parameterization.
 
-    The limit as :math:`m \\to \\infty` of :func:`structured_ntk` under :func:`~ntklib.shallow.init`
+    The limit as :math:`m \to \infty` of :func:`structured_ntk` under :func:`~ntklib.shallow.init`
     (``activation="relu"``, ``parameterization="ntk"``, ``output_scale=1``, either ``v_init``,
     since only :math:`E v_r^2 = 1` enters), from the arc-cosine kernels of Cho and Saul (2009):
 
     .. math::
 
-       K^\\infty(x, x') = \\frac1d\\Big[\\underbrace{\\frac{\\lVert x\\rVert \\lVert x'\\rVert}{2\\pi}
-       \\big(\\sin\\theta + (\\pi - \\theta)\\cos\\theta\\big)}_{E\\,\\mathrm{relu}(w^\\top x)
-       \\mathrm{relu}(w^\\top x'),\\ \\text{only for } \\texttt{train="vW"}}
-       + x^\\top x' \\,\\frac{\\pi - \\theta}{2\\pi}\\Big],
-       \\qquad \\theta = \\angle(x, x'),\\ w \\sim \\mathcal N(0, I_d).
+       K^\infty(x, x') = \frac1d\Big[\underbrace{\frac{\lVert x\rVert \lVert x'\rVert}{2\pi}
+       \big(\sin\theta + (\pi - \theta)\cos\theta\big)}_{E\,\mathrm{relu}(w^\top x)
+       \mathrm{relu}(w^\top x'),\ \text{only for } \texttt{train="vW"}}
+       + x^\top x' \,\frac{\pi - \theta}{2\pi}\Big],
+       \qquad \theta = \angle(x, x'),\ w \sim \mathcal N(0, I_d).
 
-    For ``train="W"`` this is :math:`H^\\infty / d` with :math:`H^\\infty` of Du et al. (2019)
-    (see :func:`lambda0`); on inputs of norm :math:`\\sqrt d` it is exactly Du et al.'s
-    :math:`H^\\infty` of the unit vectors :math:`x/\\sqrt d`.
+    For ``train="W"`` this is :math:`H^\infty / d` with :math:`H^\infty` of Du et al. (2019)
+    (see :func:`lambda0`); on inputs of norm :math:`\sqrt d` it is exactly Du et al.'s
+    :math:`H^\infty` of the unit vectors :math:`x/\sqrt d`.
 
     Args:
       X1: ``(n1, d)``.
@@ -429,7 +277,7 @@ def relu_ntk_infinite(X1, X2=None, *, train: str = "vW") -> jax.Array:
     if train not in ("W", "vW"):
         raise ValueError(f"{fn}: unknown train mode {train!r}; use 'W' or 'vW'.")
     X1, X2 = _check_pair(fn, X1, X2)
-    dtype = _float_dtype(X1, *(() if X2 is None else (X2,)))
+    dtype = float_dtype(X1, *(() if X2 is None else (X2,)))
     return _relu_ntk_impl(X1.astype(dtype), X1.astype(dtype) if X2 is None else X2.astype(dtype),
                           train)
 
@@ -444,16 +292,16 @@ def _relu_ntk_impl(X1, X2, train):
 
 
 def lambda0(X) -> float:
-    """:math:`\\lambda_0 = \\lambda_{\\min}(H^\\infty)`, the constant of Du et al. (2019).
+    r""":math:`\lambda_0 = \lambda_{\min}(H^\infty)`, the constant of Du et al. (2019).
 
     .. math::
 
-       H^\\infty_{ij} = E_{w \\sim \\mathcal N(0, I)}\\big[x_i^\\top x_j\\,
-       \\mathbb 1\\{w^\\top x_i \\ge 0, w^\\top x_j \\ge 0\\}\\big]
-       = x_i^\\top x_j \\,\\frac{\\pi - \\arccos\\big(x_i^\\top x_j / \\lVert x_i\\rVert\\lVert x_j\\rVert\\big)}{2\\pi}.
+       H^\infty_{ij} = E_{w \sim \mathcal N(0, I)}\big[x_i^\top x_j\,
+       \mathbb 1\{w^\top x_i \ge 0, w^\top x_j \ge 0\}\big]
+       = x_i^\top x_j \,\frac{\pi - \arccos\big(x_i^\top x_j / \lVert x_i\rVert\lVert x_j\rVert\big)}{2\pi}.
 
-    Du et al. assume :math:`\\lVert x_i\\rVert = 1` (e.g. :func:`ntklib.data.sphere`); for
-    other norms the formula above is still what is computed. :math:`\\lambda_0 > 0` whenever no
+    Du et al. assume :math:`\lVert x_i\rVert = 1` (e.g. :func:`ntklib.data.sphere`); for
+    other norms the formula above is still what is computed. :math:`\lambda_0 > 0` whenever no
     two inputs are parallel (their Theorem 3.1). Computed in float64 NumPy.
 
     Args:
@@ -472,19 +320,19 @@ def lambda0(X) -> float:
 
 
 class DuRequirements(NamedTuple):
-    """Width and step size that Du et al. (2019) ask for (see :func:`du_requirements`).
+    r"""Width and step size that Du et al. (2019) ask for (see :func:`du_requirements`).
 
     Attributes:
       width: ``max(width_init, width_gd)``: enough hidden units for their Theorem 4.1 (GD).
-      step_size: the largest step of our reading of Theorem 4.1, :math:`\\lambda_0 / (4 n^2)`.
-      width_init: Lemma 3.1's width, :math:`32 n^2 \\log(2n^2/\\delta)/\\lambda_0^2`.
+      step_size: the largest step of our reading of Theorem 4.1, :math:`\lambda_0 / (4 n^2)`.
+      width_init: Lemma 3.1's width, :math:`32 n^2 \log(2n^2/\delta)/\lambda_0^2`.
       width_flow: Theorem 3.2's width (gradient flow),
-        :math:`(512/\\pi)(C^2 + \\tfrac12)\\, n^6/(\\lambda_0^4\\delta^3)`.
-      width_gd: Theorem 4.1's width (GD), :math:`(2048/\\pi)(C^2 + \\tfrac12)\\, n^6/(\\lambda_0^4\\delta^3)`.
-      radius: Lemma 3.2's :math:`R = \\sqrt{2\\pi}\\,\\delta\\lambda_0/(16 n^2)`, how far each
-        :math:`w_r` may move while :math:`\\lambda_{\\min}(H) \\ge \\lambda_0/2`.
-      rate: the guaranteed contraction :math:`1 - \\eta\\lambda_0/2` of
-        :math:`\\lVert u(k) - y\\rVert^2` per step at ``step_size``.
+        :math:`(512/\pi)(C^2 + \tfrac12)\, n^6/(\lambda_0^4\delta^3)`.
+      width_gd: Theorem 4.1's width (GD), :math:`(2048/\pi)(C^2 + \tfrac12)\, n^6/(\lambda_0^4\delta^3)`.
+      radius: Lemma 3.2's :math:`R = \sqrt{2\pi}\,\delta\lambda_0/(16 n^2)`, how far each
+        :math:`w_r` may move while :math:`\lambda_{\min}(H) \ge \lambda_0/2`.
+      rate: the guaranteed contraction :math:`1 - \eta\lambda_0/2` of
+        :math:`\lVert u(k) - y\rVert^2` per step at ``step_size``.
     """
 
     width: float
@@ -498,37 +346,37 @@ class DuRequirements(NamedTuple):
 
 def du_requirements(lambda0: float, n: int, delta: float = 0.1, *,
                     label_bound: float = 1.0) -> DuRequirements:
-    """Hidden width and step size sufficient for Du et al. (2019)'s theorems, with constants.
+    r"""Hidden width and step size sufficient for Du et al. (2019)'s theorems, with constants.
 
-    The theorems state orders, :math:`m = \\Omega\\big(n^6/(\\lambda_0^4\\delta^3)\\big)` and
-    :math:`\\eta = O(\\lambda_0/n^2)`; the constants here are the ones their proofs give when
-    traced with :math:`\\lVert x_i\\rVert = 1`, :math:`|y_i| \\le C` (``label_bound``),
-    :math:`w_r \\sim \\mathcal N(0, I)`, :math:`a_r = \\pm 1`:
+    The theorems state orders, :math:`m = \Omega\big(n^6/(\lambda_0^4\delta^3)\big)` and
+    :math:`\eta = O(\lambda_0/n^2)`; the constants here are the ones their proofs give when
+    traced with :math:`\lVert x_i\rVert = 1`, :math:`|y_i| \le C` (``label_bound``),
+    :math:`w_r \sim \mathcal N(0, I)`, :math:`a_r = \pm 1`:
 
     * Lemma 3.1 (Hoeffding on each :math:`H_{ij}(0)`, union bound over :math:`n^2` entries):
-      :math:`\\lVert H(0) - H^\\infty\\rVert_2 \\le \\lambda_0/4` once
-      :math:`m \\ge 32\\, n^2 \\log(2n^2/\\delta)/\\lambda_0^2`.
+      :math:`\lVert H(0) - H^\infty\rVert_2 \le \lambda_0/4` once
+      :math:`m \ge 32\, n^2 \log(2n^2/\delta)/\lambda_0^2`.
     * Lemma 3.2 (Markov on the number of flipped activation patterns): if every
-      :math:`\\lVert w_r - w_r(0)\\rVert \\le R = \\sqrt{2\\pi}\\,\\delta\\lambda_0/(16 n^2)` then
-      :math:`\\lambda_{\\min}(H) > \\lambda_0/2`.
-    * Markov on :math:`E\\lVert y - u(0)\\rVert^2 \\le n(C^2 + \\tfrac12)`, and the distance
-      travelled :math:`R' = c\\,\\sqrt n\\lVert y - u(0)\\rVert/(\\sqrt m\\,\\lambda_0)` with
+      :math:`\lVert w_r - w_r(0)\rVert \le R = \sqrt{2\pi}\,\delta\lambda_0/(16 n^2)` then
+      :math:`\lambda_{\min}(H) > \lambda_0/2`.
+    * Markov on :math:`E\lVert y - u(0)\rVert^2 \le n(C^2 + \tfrac12)`, and the distance
+      travelled :math:`R' = c\,\sqrt n\lVert y - u(0)\rVert/(\sqrt m\,\lambda_0)` with
       :math:`c = 2` (flow, Lemma 3.3) or :math:`c = 4` (GD); :math:`R' < R` gives
-      :math:`m > (128 c^2/\\pi)\\,(C^2+\\tfrac12)\\, n^6/(\\lambda_0^4\\delta^3)`, i.e.
-      the ``width_flow`` (:math:`512/\\pi`) and ``width_gd`` (:math:`2048/\\pi`) fields.
-    * Theorem 4.1: :math:`\\lVert u(k+1) - u(k)\\rVert^2 \\le \\eta^2 n^2 \\lVert y - u(k)\\rVert^2`
-      costs at most :math:`\\eta\\lambda_0/4` of the contraction when
-      :math:`\\eta \\le \\lambda_0/(4n^2)`.
+      :math:`m > (128 c^2/\pi)\,(C^2+\tfrac12)\, n^6/(\lambda_0^4\delta^3)`, i.e.
+      the ``width_flow`` (:math:`512/\pi`) and ``width_gd`` (:math:`2048/\pi`) fields.
+    * Theorem 4.1: :math:`\lVert u(k+1) - u(k)\rVert^2 \le \eta^2 n^2 \lVert y - u(k)\rVert^2`
+      costs at most :math:`\eta\lambda_0/4` of the contraction when
+      :math:`\eta \le \lambda_0/(4n^2)`.
 
-    Each event holds with probability at least :math:`1 - \\delta`, so all of them with at least
-    :math:`1 - 3\\delta`. ``ShallowNet(m, "relu", "ntk", train="W", v_init="sign")`` on inputs of
-    norm :math:`\\sqrt d` is exactly their network, with ``lr`` equal to their :math:`\\eta`.
+    Each event holds with probability at least :math:`1 - \delta`, so all of them with at least
+    :math:`1 - 3\delta`. ``ShallowNet(m, "relu", "ntk", train="W", v_init="sign")`` on inputs of
+    norm :math:`\sqrt d` is exactly their network, with ``lr`` equal to their :math:`\eta`.
 
     Args:
-      lambda0: :math:`\\lambda_0 > 0`, e.g. from :func:`lambda0`.
+      lambda0: :math:`\lambda_0 > 0`, e.g. from :func:`lambda0`.
       n: number of training points.
       delta: failure probability in ``(0, 1)``.
-      label_bound: :math:`C \\ge 0` with :math:`|y_i| \\le C`.
+      label_bound: :math:`C \ge 0` with :math:`|y_i| \le C`.
 
     Returns:
       :class:`DuRequirements` (floats; widths are not rounded, they overflow nothing below
@@ -540,8 +388,7 @@ def du_requirements(lambda0: float, n: int, delta: float = 0.1, *,
     """
     fn = "du_requirements"
     check_positive(fn, "lambda0", lambda0)
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"{fn}: n must be an integer >= 1, got {n!r}.")
+    n = check_int(fn, "n", n, 1)
     delta = float(delta)
     if not 0 < delta < 1:
         raise ValueError(f"{fn}: delta must be a probability in (0, 1), got {delta!r}.")
@@ -564,19 +411,19 @@ def du_requirements(lambda0: float, n: int, delta: float = 0.1, *,
 # --------------------------------------------------------------------------- linearization
 
 
-def linearize(apply_fn: Callable, params0) -> Callable:
-    """The first-order Taylor model of ``apply_fn`` in its parameters around ``params0``.
+def linearize(model: Callable, params0) -> Callable:
+    r"""The first-order Taylor model of ``model`` in its parameters around ``params0``.
 
     .. math::
 
-       f^{\\mathrm{lin}}(\\theta, X) = f(\\theta_0, X) + J_\\theta f(\\theta_0, X)\\,(\\theta - \\theta_0),
+       f^{\mathrm{lin}}(\theta, X) = f(\theta_0, X) + J_\theta f(\theta_0, X)\,(\theta - \theta_0),
 
-    evaluated with one ``jax.jvp`` (no Jacobian is formed). :math:`f^{\\mathrm{lin}}` is linear
-    in :math:`\\theta`, so GD on :math:`\\tfrac12\\lVert f^{\\mathrm{lin}}(\\theta, X) - y\\rVert^2`
-    is exactly kernel regression with the NTK at :math:`\\theta_0` (:func:`kernel_regression_gd`).
+    evaluated with one ``jax.jvp`` (no Jacobian is formed). :math:`f^{\mathrm{lin}}` is linear
+    in :math:`\theta`, so GD on :math:`\tfrac12\lVert f^{\mathrm{lin}}(\theta, X) - y\rVert^2`
+    is exactly kernel regression with the NTK at :math:`\theta_0` (:func:`kernel_regression_gd`).
 
     Args:
-      apply_fn: ``apply_fn(params, X) -> (n,)``.
+      model: ``model(params, X) -> (n,)``.
       params0: the expansion point, a pytree.
 
     Returns:
@@ -588,9 +435,9 @@ def linearize(apply_fn: Callable, params0) -> Callable:
       Lee et al. (2019), Wide neural networks of any depth evolve as linear models under
       gradient descent.
     """
-    if not callable(apply_fn):
-        raise ValueError(f"linearize: apply_fn must be callable as apply_fn(params, X), got "
-                         f"{type(apply_fn).__name__}.")
+    if not callable(model):
+        raise ValueError(f"linearize: model must be callable as model(params, X), got "
+                         f"{type(model).__name__}.")
     check_finite("linearize", "params0", params0)
     treedef0 = jax.tree_util.tree_structure(params0)
 
@@ -599,7 +446,7 @@ def linearize(apply_fn: Callable, params0) -> Callable:
             raise ValueError("linearize: params must have the same pytree structure as params0 "
                              f"({treedef0}); pass parameters of the linearized model.")
         dp = jax.tree_util.tree_map(lambda a, b: a - b, params, params0)
-        f0, df = jax.jvp(lambda p: apply_fn(p, X), (params0,), (dp,))
+        f0, df = jax.jvp(lambda p: model(p, X), (params0,), (dp,))
         return f0 + df
 
     return f_lin
@@ -609,11 +456,11 @@ def linearize(apply_fn: Callable, params0) -> Callable:
 
 
 class KernelRegression(NamedTuple):
-    """Outputs of linearized GD at the requested times.
+    r"""Outputs of linearized GD at the requested times.
 
     Attributes:
       train: ``(*t.shape, n)``, :math:`f_t(X)` on the training points.
-      test: ``(*t.shape, n_test)``, :math:`f_t(X_{\\mathrm{test}})`.
+      test: ``(*t.shape, n_test)``, :math:`f_t(X_{\mathrm{test}})`.
       t: the times, as an array.
     """
 
@@ -652,22 +499,22 @@ def _kr_impl(K, Kx, y, f0, f0x, lr, t, flow):
 
 def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: float, t,
                          flow: bool = False) -> KernelRegression:
-    """Predictions of GD on the linearized model, in closed form at any times ``t``.
+    r"""Predictions of GD on the linearized model, in closed form at any times ``t``.
 
-    GD with step :math:`\\eta` on :math:`\\tfrac12\\lVert f^{\\mathrm{lin}}(\\theta) - y\\rVert^2`
-    (:func:`linearize`) moves the outputs by :math:`f_{t+1} = f_t - \\eta K (f_t - y)`. With
-    :math:`K = U \\mathrm{diag}(\\lambda) U^\\top`:
+    GD with step :math:`\eta` on :math:`\tfrac12\lVert f^{\mathrm{lin}}(\theta) - y\rVert^2`
+    (:func:`linearize`) moves the outputs by :math:`f_{t+1} = f_t - \eta K (f_t - y)`. With
+    :math:`K = U \mathrm{diag}(\lambda) U^\top`:
 
     .. math::
 
-       f_t(X) = y + U (1 - \\eta\\lambda)^t\\, U^\\top (f_0 - y),
-       \\qquad
-       f_t(X_\\ast) = f_0(X_\\ast) - K_{\\ast} U\\, \\mathrm{diag}\\!\\Big(\\frac{1 - (1-\\eta\\lambda)^t}{\\lambda}\\Big)
-       U^\\top (f_0 - y),
+       f_t(X) = y + U (1 - \eta\lambda)^t\, U^\top (f_0 - y),
+       \qquad
+       f_t(X_\ast) = f_0(X_\ast) - K_{\ast} U\, \mathrm{diag}\!\Big(\frac{1 - (1-\eta\lambda)^t}{\lambda}\Big)
+       U^\top (f_0 - y),
 
-    and with ``flow=True`` (gradient flow for time :math:`\\eta t`)
-    :math:`(1 - \\eta\\lambda)^t` becomes :math:`e^{-\\eta\\lambda t}`. ``t = inf`` gives the
-    converged kernel-regression predictor (for :math:`\\lambda = 0` directions, the term is 0).
+    and with ``flow=True`` (gradient flow for time :math:`\eta t`)
+    :math:`(1 - \eta\lambda)^t` becomes :math:`e^{-\eta\lambda t}`. ``t = inf`` gives the
+    converged kernel-regression predictor (for :math:`\lambda = 0` directions, the term is 0).
 
     Args:
       K_train: ``(n, n)`` NTK Gram on the training points (symmetric PSD).
@@ -675,7 +522,7 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
       y: ``(n,)`` targets.
       f0_train: ``(n,)`` outputs at initialization on the training points.
       f0_test: ``(n_test,)`` outputs at initialization on the test points.
-      lr: step size :math:`\\eta`, ``0 < lr < 2/lambda_max(K)`` (else GD diverges).
+      lr: step size :math:`\eta`, ``0 < lr < 2/lambda_max(K)`` (else GD diverges).
       t: a number of steps or an array of them (integers for GD; any ``>= 0`` for flow;
         ``inf`` allowed).
       flow: use gradient flow instead of discrete GD.
@@ -707,7 +554,7 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
     if not flow and np.any(np.isfinite(tn) & (tn != np.round(tn))):
         raise ValueError(f"{fn}: discrete GD needs integer t, got {t}; round t or pass "
                          "flow=True for gradient flow at time lr * t.")
-    dtype = _float_dtype(K, Kx, y, f0, f0x)
+    dtype = float_dtype(K, Kx, y, f0, f0x)
     lam_max = float(np.linalg.eigvalsh(np.asarray(K, np.float64))[-1])
     if not flow and lam_max > 0 and float(lr) >= 2.0 / lam_max:
         raise ValueError(f"{fn}: lr={float(lr):.4g} >= 2/lambda_max(K) = {2.0 / lam_max:.4g}, "
@@ -721,15 +568,15 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
 
 
 class LazyScale(NamedTuple):
-    """The lazy-training scale of Chizat, Oyallon and Bach (2019), and its parts.
+    r"""The lazy-training scale of Chizat, Oyallon and Bach (2019), and its parts.
 
     Attributes:
-      kappa: :math:`\\kappa = \\lVert f(w_0) - y\\rVert\\, \\lVert D^2 f(w_0)\\rVert /
-        \\lVert Df(w_0)\\rVert^2`; small (``<< 1``) means lazy training.
-      residual_norm: :math:`\\lVert f(w_0) - y\\rVert_2`.
-      hessian_norm: the estimate of :math:`\\lVert D^2 f(w_0)\\rVert` (a lower bound, see
+      kappa: :math:`\kappa = \lVert f(w_0) - y\rVert\, \lVert D^2 f(w_0)\rVert /
+        \lVert Df(w_0)\rVert^2`; small (``<< 1``) means lazy training.
+      residual_norm: :math:`\lVert f(w_0) - y\rVert_2`.
+      hessian_norm: the estimate of :math:`\lVert D^2 f(w_0)\rVert` (a lower bound, see
         :func:`lazy_scale`).
-      jacobian_norm: :math:`\\lVert Df(w_0)\\rVert = \\sigma_{\\max}(J)`.
+      jacobian_norm: :math:`\lVert Df(w_0)\rVert = \sigma_{\max}(J)`.
     """
 
     kappa: jax.Array
@@ -743,9 +590,9 @@ def _normalize(tree):
     return jax.tree_util.tree_map(lambda a: a / jnp.where(nrm > 0, nrm, 1.0), tree), nrm
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "iters", "inner"))
-def _lazy_impl(apply_fn, params0, X, y, key, iters, inner):
-    h = lambda p: apply_fn(p, X)
+@partial(jax.jit, static_argnames=("model", "iters", "inner"))
+def _lazy_impl(model, params0, X, y, key, iters, inner):
+    h = lambda p: model(p, X)
     f0, vjp = jax.vjp(h, params0)
     r = f0 - y
     leaves, treedef = jax.tree_util.tree_flatten(params0)
@@ -797,37 +644,37 @@ def _lazy_impl(apply_fn, params0, X, y, key, iters, inner):
                      jacobian_norm=jac_norm)
 
 
-def lazy_scale(apply_fn: Callable, params0, X, y, *, key, iters: int = 10,
+def lazy_scale(model: Callable, params0, X, y, *, key, iters: int = 10,
                inner: int = 10) -> LazyScale:
-    """The lazy-training scale :math:`\\kappa` of Chizat, Oyallon and Bach (2019).
+    r"""The lazy-training scale :math:`\kappa` of Chizat, Oyallon and Bach (2019).
 
-    With :math:`h(w) = f(w, X) \\in \\mathbb R^n` the outputs on the training set,
+    With :math:`h(w) = f(w, X) \in \mathbb R^n` the outputs on the training set,
 
     .. math::
 
-       \\kappa = \\lVert h(w_0) - y\\rVert_2\\;
-       \\frac{\\lVert D^2 h(w_0)\\rVert}{\\lVert Dh(w_0)\\rVert^2},
-       \\qquad
-       \\lVert D^2 h\\rVert = \\sup_{\\lVert a\\rVert = \\lVert b\\rVert = 1}\\lVert D^2h[a, b]\\rVert_2
-       = \\max_{\\lVert u\\rVert=\\lVert a\\rVert=1} \\big|u^\\top D^2 h[a, a]\\big| .
+       \kappa = \lVert h(w_0) - y\rVert_2\;
+       \frac{\lVert D^2 h(w_0)\rVert}{\lVert Dh(w_0)\rVert^2},
+       \qquad
+       \lVert D^2 h\rVert = \sup_{\lVert a\rVert = \lVert b\rVert = 1}\lVert D^2h[a, b]\rVert_2
+       = \max_{\lVert u\rVert=\lVert a\rVert=1} \big|u^\top D^2 h[a, a]\big| .
 
     (The last equality holds for symmetric bilinear maps on Hilbert spaces.) What is computed:
 
-    * :math:`\\lVert Dh(w_0)\\rVert = \\sigma_{\\max}(J)`: ``iters * inner`` power iterations
-      on :math:`J^\\top J` (a ``jvp`` then a ``vjp``), started from :math:`J^\\top (h_0 - y)`.
-    * :math:`\\lVert D^2 h(w_0)\\rVert`: ``iters`` rounds of alternating maximization started
-      from :math:`u = (h_0 - y)/\\lVert h_0 - y\\rVert`: ``inner`` power iterations with
-      Hessian-vector products of :math:`w \\mapsto u^\\top h(w)` give :math:`a`, the top
-      eigenvector of :math:`\\sum_i u_i \\nabla^2 h_i`; then
-      :math:`u \\leftarrow D^2h[a, a] / \\lVert D^2h[a,a]\\rVert` (forward-over-forward ``jvp``).
-      The reported value :math:`\\lVert D^2 h[a, a]\\rVert` is a **lower bound** on the norm (a
-      local maximum), so :math:`\\kappa` is an estimate from below.
+    * :math:`\lVert Dh(w_0)\rVert = \sigma_{\max}(J)`: ``iters * inner`` power iterations
+      on :math:`J^\top J` (a ``jvp`` then a ``vjp``), started from :math:`J^\top (h_0 - y)`.
+    * :math:`\lVert D^2 h(w_0)\rVert`: ``iters`` rounds of alternating maximization started
+      from :math:`u = (h_0 - y)/\lVert h_0 - y\rVert`: ``inner`` power iterations with
+      Hessian-vector products of :math:`w \mapsto u^\top h(w)` give :math:`a`, the top
+      eigenvector of :math:`\sum_i u_i \nabla^2 h_i`; then
+      :math:`u \leftarrow D^2h[a, a] / \lVert D^2h[a,a]\rVert` (forward-over-forward ``jvp``).
+      The reported value :math:`\lVert D^2 h[a, a]\rVert` is a **lower bound** on the norm (a
+      local maximum), so :math:`\kappa` is an estimate from below.
 
-    Rescaling the model to :math:`\\alpha h` with :math:`h(w_0) = 0` gives
-    :math:`\\kappa \\propto 1/\\alpha`: large output scales are lazy.
+    Rescaling the model to :math:`\alpha h` with :math:`h(w_0) = 0` gives
+    :math:`\kappa \propto 1/\alpha`: large output scales are lazy.
 
     Args:
-      apply_fn: ``apply_fn(params, X) -> (n,)``, twice differentiable (ReLU's second
+      model: ``model(params, X) -> (n,)``, twice differentiable (ReLU's second
         derivative is 0 almost everywhere, so use a smooth activation for a meaningful value).
       params0: the point :math:`w_0`, a pytree.
       X: ``(n, d)`` training inputs.
@@ -843,16 +690,14 @@ def lazy_scale(apply_fn: Callable, params0, X, y, *, key, iters: int = 10,
       Chizat, Oyallon and Bach (2019), On lazy training in differentiable programming, NeurIPS.
     """
     fn = "lazy_scale"
-    if not callable(apply_fn):
-        raise ValueError(f"{fn}: apply_fn must be callable as apply_fn(params, X).")
+    if not callable(model):
+        raise ValueError(f"{fn}: model must be callable as model(params, X).")
     X = as_matrix(fn, "X", X)
     y = as_vector(fn, "y", y, X.shape[0], size_name="one target per row of X")
     check_finite(fn, "params0", params0)
-    for name, val in (("iters", iters), ("inner", inner)):
-        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < 1:
-            raise ValueError(f"{fn}: {name} must be an integer >= 1, got {val!r}.")
+    iters, inner = check_int(fn, "iters", iters, 1), check_int(fn, "inner", inner, 1)
     leaves = jax.tree_util.tree_leaves(params0)
-    dtype = _float_dtype(*leaves)
+    dtype = float_dtype(*leaves)
     params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params0)
-    return _lazy_impl(apply_fn, params0, X.astype(dtype), y.astype(dtype), key, int(iters),
+    return _lazy_impl(model, params0, X.astype(dtype), y.astype(dtype), key, int(iters),
                       int(inner))
