@@ -18,7 +18,8 @@ BOOK_HTML_ENV = "NTKLIB_BOOK_HTML"
 # Builds that take minutes (otter assign and gradings, the Jupyter Book build) are the slow
 # lane: every test that needs the `built` fixture of test_assignments.py or test_book.py is
 # marked slow here, so `pytest -m "not slow" tests` runs the unit tests only.
-_SLOW_FIXTURES = {"test_assignments.py": "built", "test_book.py": "built"}
+_SLOW_FIXTURES = {"test_assignments.py": "built", "test_book.py": "built",
+                  "test_browser.py": "book_html"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -106,3 +107,35 @@ def book_html(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return out / "_build" / "html"
+
+
+def _part(nodeid: str) -> str:
+    if ".ipynb" in nodeid:
+        return "notebooks (strict nbval)"
+    if nodeid.startswith("tests/test_assignments.py"):
+        return "assignments (otter assign and grading)"
+    if nodeid.startswith("tests/test_book.py"):
+        return "book build (-W, committed outputs)"
+    return "unit tests"
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Print the time of each part of the suite: setup, call and teardown summed over its tests.
+
+    With pytest-xdist the parts overlap in time, so they add up to more than the wall time
+    (pytest's last line); each is still what that part costs and where a speed-up must come from.
+    """
+    seconds, counts = {}, {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) not in ("setup", "call", "teardown"):
+                continue
+            part = _part(report.nodeid)
+            seconds[part] = seconds.get(part, 0.0) + report.duration
+            counts[part] = counts.get(part, 0) + (report.when == "call")
+    if not seconds:
+        return
+    workers = getattr(config.option, "numprocesses", None) or 1
+    terminalreporter.write_sep("-", f"time of each part, summed over its tests ({workers} worker(s))")
+    for part in sorted(seconds, key=seconds.get, reverse=True):
+        terminalreporter.write_line(f"{part:40s} {counts[part]:5d} tests {seconds[part]:8.1f} s")
