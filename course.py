@@ -22,12 +22,17 @@ with the time of each phase.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+import urllib.request
 import venv
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 EXTRAS = "book,test,assign"  # assign: otter-grader, also needed by tests/test_assignments.py
+BOOK_PINS = "constraints/book.txt"  # exact versions of the book toolchain (pip -c); see the file
 BUILD = ROOT / "_build"
 NB_CACHE = BUILD / ".jupyter_cache"  # executed notebooks, read by the book build (execute: cache)
 BOOK_CONFIG = BUILD / "_config.course.yml"  # _config.yml with the cache switched on, see cmd_book
@@ -82,20 +88,68 @@ def ensure_env() -> Path:
     """Create ``.venv`` and install ntklib with its book, test and assign extras, if needed."""
     if sys.version_info < (3, 11):
         sys.exit(f"course.py needs Python 3.11 or newer, this is {sys.version.split()[0]}.")
+    vendor_mathjax()
     py = _venv_python()
     stamp = VENV / ".ntklib-stamp"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest() + EXTRAS
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()
+                          + (ROOT / BOOK_PINS).read_bytes()).hexdigest() + EXTRAS
     if py.exists() and stamp.exists() and stamp.read_text() == want:
         return py
     if not py.exists():
         print(f"Creating the virtual environment {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     rc = _run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-               "-e", f".[{EXTRAS}]"])
+               "-c", BOOK_PINS, "-e", f".[{EXTRAS}]"])
     if rc:
         sys.exit(f"Installing the course environment failed (pip exit code {rc}).")
     stamp.write_text(want)
     return py
+
+
+# MathJax for the book, served from its own files so formulas render with no network. Pinned by
+# version and by the npm registry's integrity hash of the tarball; fetched once into book/_vendor/
+# (ignored by git; _config.yml's html_static_path copies it into the HTML).
+MATHJAX = ("3.2.2", "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==")
+MATHJAX_PARTS = ("tex-mml-chtml.js", "input/tex/extensions/", "output/chtml/", "a11y/", "ui/")
+
+
+def vendor_mathjax(dest: Path = ROOT / "book" / "_vendor" / "mathjax") -> Path:
+    """Fetch the pinned MathJax 3 (CommonHTML output with its woff fonts) into ``dest``, once."""
+    version, integrity = MATHJAX
+    stamp = dest / ".version"
+    if stamp.exists() and stamp.read_text() == version:
+        return dest
+    name = f"mathjax-{version}.tgz"
+    with tempfile.TemporaryDirectory() as tmp:
+        tgz = Path(tmp) / name
+        npm = shutil.which("npm")
+        print(f"Fetching MathJax {version} for the book from the npm registry ...", flush=True)
+        try:
+            if npm:
+                subprocess.run([npm, "pack", f"mathjax@{version}", "--silent"], cwd=tmp,
+                               check=True, stdout=subprocess.DEVNULL)
+            else:  # no Node.js: the same tarball, straight from the registry
+                url = f"https://registry.npmjs.org/mathjax/-/{name}"
+                with urllib.request.urlopen(url, timeout=60) as r:
+                    tgz.write_bytes(r.read())
+        except (OSError, subprocess.CalledProcessError) as e:
+            sys.exit(f"Could not fetch MathJax {version} from the npm registry ({e}). The book serves "
+                     f"its own copy so that formulas render offline: connect to the registry once "
+                     f"and rerun, or unpack npm's mathjax@{version} es5/ folder into {dest}.")
+        digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+        if digest != integrity:
+            sys.exit(f"The MathJax tarball {name} does not match its pinned hash: not using it.")
+        shutil.rmtree(dest, ignore_errors=True)
+        with tarfile.open(tgz) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and any(
+                m.name.removeprefix("package/es5/").startswith(part) for part in MATHJAX_PARTS)
+                and m.name.startswith("package/es5/")]
+            for m in members:
+                m.name = m.name.removeprefix("package/es5/")
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
+            tar.extractall(dest, members=members, **safe)
+    stamp.write_text(version)
+    return dest
 
 
 def _env(profile: str | None = None) -> dict:
@@ -226,6 +280,9 @@ def _prepare_book(argv: list[str]) -> int:
     timeout, allow_errors = int(execute.get("timeout", 30)), bool(execute.get("allow_errors", False))
     execute["execute_notebooks"] = "cache"
     execute["cache"] = str(NB_CACHE)
+    # The copy lives in _build/: point the book's local Sphinx extension (book/_ext) home.
+    sphinx = cfg.get("sphinx", {})
+    sphinx["local_extensions"] = {k: str(ROOT / v) for k, v in (sphinx.get("local_extensions") or {}).items()}
     BUILD.mkdir(exist_ok=True)
     text = yaml.safe_dump(cfg, sort_keys=False)
     if not BOOK_CONFIG.exists() or BOOK_CONFIG.read_text() != text:  # same file: Sphinx stays warm
