@@ -13,22 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    # Same config, but use the committed outputs: nbval already re-executes and compares
-    # every notebook, so executing them again here would only double the suite's time.
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    cfg["execute"]["execute_notebooks"] = "off"
-    config = out / "_config.yml"
-    config.write_text(yaml.safe_dump(cfg))
-    jb = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run(
-        [str(jb), "build", str(ROOT), "--config", str(config), "--path-output", str(out),
-         "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return out / "_build" / "html"
+def built(book_html):
+    # One build per session (tests/conftest.py), shared with tests/test_browser.py.
+    return book_html
 
 
 def test_book_builds_with_warnings_as_errors(built):
