@@ -64,6 +64,12 @@ class ClaimFailed(AssertionError):
 # verdict
 # --------------------------------------------------------------------------------------------
 
+def _smoke() -> bool:
+    from .config import smoke  # config is a floor-0 module too: no cycle
+
+    return smoke()
+
+
 def _as_bool(claim: str, name: str, value) -> bool:
     """A check's value as a bool, or a clear error: only bools and 0-d boolean arrays count."""
     if isinstance(value, (bool, np.bool_)):
@@ -172,6 +178,12 @@ def verdict(claim: str, ok, statement: str, *, detail: str = "", expected=None,
     if observed is not None:
         lines.append(f"{claim} observed: {format_value(observed)}")
     failed = [name for name, value in checks.items() if not value]
+    if failed and _smoke():
+        # A smoke run (NTKLIB_SMOKE=1) cuts every iteration count, so claims are not expected to
+        # hold: it reports the verdict instead of raising, and goes on to the next cell.
+        print(f"{claim} SMOKE-FAIL: {statement} ({len(checks) - len(failed)}/{len(checks)} checks; "
+              f"failed: {'; '.join(failed)})")
+        return
     if failed:
         raise ClaimFailed(
             f"{claim} FAIL: {statement}. Failed checks: {'; '.join(failed)}."

@@ -129,3 +129,14 @@ def test_ledger_reads_expected_and_observed(tmp_path):
     page = claims.render_ledger(tmp_path)
     assert "rate = 0.8 (expected: rate = 0.9) | PASS (3/3 checks)" in page
     assert "| not run |" in page  # every other claim
+
+
+def test_verdict_reports_instead_of_raising_in_a_smoke_run(monkeypatch, capsys):
+    from ntklib.claims import ClaimFailed, verdict
+
+    monkeypatch.setenv("NTKLIB_SMOKE", "1")
+    verdict("A0", {"holds": True, "fails": False}, "a smoke demo")
+    assert capsys.readouterr().out.startswith("A0 SMOKE-FAIL: a smoke demo (1/2 checks; failed: fails)")
+    monkeypatch.setenv("NTKLIB_SMOKE", "0")
+    with pytest.raises(ClaimFailed):
+        verdict("A0", {"fails": False}, "a smoke demo")
