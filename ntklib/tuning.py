@@ -25,6 +25,7 @@ validation loss matches the one recorded).
 * :func:`mse`: the mean squared error of a model on a data set.
 * :func:`optax_trainer`: SGD or Adam as a ``train`` callable whose grid compiles once.
 * :func:`tune_on_validation`: the protocol above for one method.
+* :func:`paired_difference`: the test-MSE gap of two fitted models with its standard error.
 
 References:
   Cai et al. (2019), Gram-Gauss-Newton method: learning overparameterized neural networks for
@@ -45,8 +46,8 @@ from ._checks import as_matrix, as_vector, check_int
 from ._batching import apply as model_apply
 from .baselines import train_optax, tune_lr
 
-__all__ = ["ValidationTuned", "validation_split", "mse", "grid", "optax_trainer",
-           "tune_on_validation"]
+__all__ = ["ValidationTuned", "PairedDifference", "validation_split", "mse", "grid",
+           "optax_trainer", "tune_on_validation", "paired_difference"]
 
 
 class ValidationTuned(NamedTuple):
@@ -87,6 +88,20 @@ class ValidationTuned(NamedTuple):
     at_edge: dict
     run: object
     params: object
+
+
+class PairedDifference(NamedTuple):
+    r"""The test-MSE difference of two models on the same points (see :func:`paired_difference`).
+
+    Attributes:
+      diff: :math:`\bar d = \mathrm{MSE}_a - \mathrm{MSE}_b`.
+      se: its standard error :math:`s_d/\sqrt{n}`.
+      z: :math:`\bar d / \mathrm{se}`.
+    """
+
+    diff: float
+    se: float
+    z: float
 
 
 def validation_split(X, y, *, fraction: float = 0.2, key):
@@ -297,3 +312,40 @@ def tune_on_validation(train: Callable, settings, *, model, X_fit, y_fit, X_val,
         val=float(val[best, rec]), train=float(tr[best, rec]),
         test=mse(model, params, X_test, y_test), at_edge=at_edge, run=runs[best],
         params=params)
+
+
+def paired_difference(model, params_a, params_b, X, y) -> PairedDifference:
+    r"""Test-MSE difference of two fitted models, with its standard error over the test points.
+
+    .. math::
+
+       d_i = (f_a(x_i) - y_i)^2 - (f_b(x_i) - y_i)^2, \qquad
+       \bar d = \frac1n\sum_i d_i, \qquad
+       \mathrm{se} = \frac{s_d}{\sqrt n},\quad s_d^2 = \frac{1}{n-1}\sum_i (d_i - \bar d)^2 .
+
+    By the central limit theorem over the test points, :math:`|\bar d| > 2\,\mathrm{se}` is
+    a difference that the test set resolves (about 95% two-sided); a smaller one is not.
+    Pairing (the same points for both) removes the variance the two models share.
+
+    Args:
+      model: the model (a ShallowNet or ``model(params, X)``).
+      params_a, params_b: the two fitted parameter sets.
+      X: ``(n, d)`` test inputs, ``n >= 2``.
+      y: ``(n,)`` test targets.
+
+    Returns:
+      :class:`PairedDifference`.
+
+    >>> import jax.numpy as jnp
+    >>> X, y = jnp.eye(3), jnp.zeros(3)
+    >>> paired_difference(lambda w, X: X @ w, jnp.ones(3), jnp.zeros(3), X, y).diff
+    1.0
+    """
+    X = jnp.asarray(X)
+    if X.shape[0] < 2:
+        raise ValueError("paired_difference: needs at least 2 test points for a standard error.")
+    ea = (model_apply(model, params_a, X) - jnp.asarray(y)) ** 2
+    eb = (model_apply(model, params_b, X) - jnp.asarray(y)) ** 2
+    d = np.asarray(ea - eb, np.float64)
+    diff, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size))
+    return PairedDifference(diff=diff, se=se, z=diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0)

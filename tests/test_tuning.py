@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 from ntklib.baselines import train_optax
 from ntklib.shallow import ShallowNet
-from ntklib.tuning import grid, mse, optax_trainer, tune_on_validation, validation_split
+from ntklib.tuning import (grid, mse, optax_trainer, paired_difference, tune_on_validation,
+                           validation_split)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -135,6 +136,18 @@ def test_nondeterministic_train_is_caught():
     with pytest.raises(ValueError, match="deterministic"):
         tune_on_validation(train, grid(lr=[lr]), model=_linear, X_fit=Xf, y_fit=yf, X_val=Xv,
                            y_val=yv, X_test=Xt, y_test=yt)
+
+
+def test_paired_difference_against_numpy():
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((50, 3)), rng.standard_normal(50)
+    wa, wb = rng.standard_normal(3), rng.standard_normal(3)
+    d = (X @ wa - y) ** 2 - (X @ wb - y) ** 2
+    got = paired_difference(_linear, jnp.asarray(wa), jnp.asarray(wb), X, y)
+    assert got.diff == pytest.approx(d.mean(), rel=1e-12)
+    assert got.se == pytest.approx(d.std(ddof=1) / np.sqrt(50), rel=1e-12)
+    assert got.z == pytest.approx(got.diff / got.se)
+    assert paired_difference(_linear, jnp.asarray(wb), jnp.asarray(wa), X, y).diff == pytest.approx(-got.diff)
 
 
 def test_bad_inputs():
