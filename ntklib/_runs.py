@@ -22,7 +22,7 @@ __all__ = ["TimedTrajectory", "check_tol", "check_max_time", "prepare", "prepare
 
 
 class TimedTrajectory(NamedTuple):
-    """A training run with its wall-clock times (GGN, mini-batch GGN, or an optax baseline).
+    r"""A training run with its wall-clock times (GGN, mini-batch GGN, or an optax baseline).
 
     ``T`` is the number of steps taken (fewer than asked if ``tol`` stopped the run, or if the
     loss became non-finite, which also warns). The losses are **records** taken after every
@@ -31,11 +31,11 @@ class TimedTrajectory(NamedTuple):
     number of records after the initial one (``K = T`` when every step is recorded).
 
     Attributes:
-      losses: ``(K + 1,)`` float64, :math:`L_t = \\tfrac12\\lVert f(w_t, X) - y\\rVert^2` on the
+      losses: ``(K + 1,)`` float64, :math:`L_t = \tfrac12\lVert f(w_t, X) - y\rVert^2` on the
         **full** training set at the steps ``step``, ``losses[0]`` at initialization.
       rel_losses: ``(K + 1,)``, ``losses / losses[0]``.
-      test_losses: ``(K + 1,)``, :math:`\\tfrac12\\lVert f(w_t, X_{\\text{test}}) -
-        y_{\\text{test}}\\rVert^2` of the same iterates when a test set was passed (evaluated
+      test_losses: ``(K + 1,)``, :math:`\tfrac12\lVert f(w_t, X_{\text{test}}) -
+        y_{\text{test}}\rVert^2` of the same iterates when a test set was passed (evaluated
         outside the timed region, except in a chunked full-batch optax run, where it is part of
         the chunk: one forward pass on the test set per step), else NaN.
       step_times: ``(T,)`` seconds of each step (``time.perf_counter`` around the compiled step,

@@ -50,11 +50,11 @@ __all__ = [
 
 
 class LinearGD(NamedTuple):
-    """The whole GD trajectory on ``0.5 * ||X theta - y||^2``.
+    r"""The whole GD trajectory on ``0.5 * ||X theta - y||^2``.
 
     Attributes:
-      thetas: ``(steps + 1, p)``, ``thetas[t]`` is :math:`\\theta_t`.
-      losses: ``(steps + 1,)``, ``losses[t]`` is :math:`L(\\theta_t)`.
+      thetas: ``(steps + 1, p)``, ``thetas[t]`` is :math:`\theta_t`.
+      losses: ``(steps + 1,)``, ``losses[t]`` is :math:`L(\theta_t)`.
     """
 
     thetas: jax.Array
@@ -62,12 +62,12 @@ class LinearGD(NamedTuple):
 
 
 class StepSizes(NamedTuple):
-    """Step sizes for GD on ``0.5 * ||X theta - y||^2`` from the singular values of X.
+    r"""Step sizes for GD on ``0.5 * ||X theta - y||^2`` from the singular values of X.
 
     Attributes:
-      max: :math:`2/\\sigma_{\\max}^2`; GD converges for every ``0 < eta < max``.
-      monotone: :math:`1/\\sigma_{\\max}^2`; below it every mode decays monotonically.
-      optimal: :math:`2/(\\sigma_{\\max}^2 + \\sigma_{\\min}^2)`, the fastest linear rate.
+      max: :math:`2/\sigma_{\max}^2`; GD converges for every ``0 < eta < max``.
+      monotone: :math:`1/\sigma_{\max}^2`; below it every mode decays monotonically.
+      optimal: :math:`2/(\sigma_{\max}^2 + \sigma_{\min}^2)`, the fastest linear rate.
       sigma_max, sigma_min: largest and smallest *nonzero* singular values of X.
     """
 
@@ -79,15 +79,15 @@ class StepSizes(NamedTuple):
 
 
 class Diagnostics(NamedTuple):
-    """How direct a trajectory is. Every field has shape ``(steps + 1,)``.
+    r"""How direct a trajectory is. Every field has shape ``(steps + 1,)``.
 
     Attributes:
-      dist_to_star: :math:`\\lVert\\theta_t - \\theta^\\star\\rVert`.
-      cosine: cosine between :math:`\\theta_t - \\theta_0` and :math:`\\theta^\\star - \\theta_0`
+      dist_to_star: :math:`\lVert\theta_t - \theta^\star\rVert`.
+      cosine: cosine between :math:`\theta_t - \theta_0` and :math:`\theta^\star - \theta_0`
         (NaN at ``t = 0``, where the first vector is zero).
-      path_ratio: path length :math:`\\sum_{s<t}\\lVert\\theta_{s+1}-\\theta_s\\rVert` over
-        :math:`\\lVert\\theta_t - \\theta_0\\rVert` (NaN at ``t = 0``); 1 means a straight line.
-      off_row_space: :math:`\\lVert (I - P)(\\theta_t - \\theta_0)\\rVert`, with ``P`` the
+      path_ratio: path length :math:`\sum_{s<t}\lVert\theta_{s+1}-\theta_s\rVert` over
+        :math:`\lVert\theta_t - \theta_0\rVert` (NaN at ``t = 0``); 1 means a straight line.
+      off_row_space: :math:`\lVert (I - P)(\theta_t - \theta_0)\rVert`, with ``P`` the
         projector onto the row space of X; zero in exact arithmetic.
     """
 
@@ -132,9 +132,9 @@ def loss(theta, X, y) -> jax.Array:
 
 
 def step_sizes(X) -> StepSizes:
-    """Convergent step-size range of GD on ``0.5 * ||X theta - y||^2``.
+    r"""Convergent step-size range of GD on ``0.5 * ||X theta - y||^2``.
 
-    GD converges from every start iff :math:`0 < \\eta < 2/\\sigma_{\\max}(X)^2`.
+    GD converges from every start iff :math:`0 < \eta < 2/\sigma_{\max}(X)^2`.
 
     Args:
       X: ``(n, p)``.
@@ -153,18 +153,18 @@ def step_sizes(X) -> StepSizes:
 
 
 def linear_rate(X, *, lr: float) -> float:
-    """Contraction factor of the error per GD step: :math:`\\rho = \\max_i |1 - \\eta\\sigma_i^2|`.
+    r"""Contraction factor of the error per GD step: :math:`\rho = \max_i |1 - \eta\sigma_i^2|`.
 
-    Over the nonzero singular values :math:`\\sigma_i` of X. The residual and
-    :math:`\\theta_t - \\theta^\\star` shrink at least by :math:`\\rho` per step, so
-    :math:`L(\\theta_t) - L^\\star \\le \\rho^{2t}(L(\\theta_0) - L^\\star)`.
+    Over the nonzero singular values :math:`\sigma_i` of X. The residual and
+    :math:`\theta_t - \theta^\star` shrink at least by :math:`\rho` per step, so
+    :math:`L(\theta_t) - L^\star \le \rho^{2t}(L(\theta_0) - L^\star)`.
     """
     s = _singular_values(as_matrix("linear_rate", "X", X))
     return float(np.max(np.abs(1.0 - float(lr) * s**2)))
 
 
 def predicted_losses(X, y, theta0, *, lr: float, steps: int) -> np.ndarray:
-    """Exact GD losses from the SVD, :math:`L_t = L^\\star + \\tfrac12\\sum_i (1-\\eta\\sigma_i^2)^{2t} (u_i^\\top r_0)^2`.
+    r"""Exact GD losses from the SVD, :math:`L_t = L^\star + \tfrac12\sum_i (1-\eta\sigma_i^2)^{2t} (u_i^\top r_0)^2`.
 
     An independent closed form for the trajectory of :func:`gd` (NumPy, float64).
     Returns ``(steps + 1,)``.
@@ -193,11 +193,11 @@ def _gd_impl(X, y, theta0, eta, steps):
 
 
 def gd(X, y, theta0, *, lr: float, steps: int) -> LinearGD:
-    """Gradient descent on :math:`\\tfrac12\\lVert X\\theta - y\\rVert^2`, the whole trajectory.
+    r"""Gradient descent on :math:`\tfrac12\lVert X\theta - y\rVert^2`, the whole trajectory.
 
     .. math::
 
-       \\theta_{t+1} = \\theta_t - \\eta\\, X^\\top (X\\theta_t - y)
+       \theta_{t+1} = \theta_t - \eta\, X^\top (X\theta_t - y)
 
     Runs in one compiled ``lax.scan``; a second call with the same shapes does not
     recompile.
@@ -206,7 +206,7 @@ def gd(X, y, theta0, *, lr: float, steps: int) -> LinearGD:
       X: ``(n, p)`` features.
       y: ``(n,)`` targets.
       theta0: ``(p,)`` initialization.
-      lr: step size :math:`\\eta`, ``0 < lr < 2 / sigma_max(X)**2`` (see :func:`step_sizes`).
+      lr: step size :math:`\eta`, ``0 < lr < 2 / sigma_max(X)**2`` (see :func:`step_sizes`).
       steps: number of GD steps, ``>= 0``.
 
     Returns:
@@ -246,17 +246,17 @@ def _closest_impl(X, y, theta0):
 
 
 def closest_solution(X, y, theta0) -> jax.Array:
-    """The global minimizer of :math:`\\tfrac12\\lVert X\\theta-y\\rVert^2` closest to ``theta0``.
+    r"""The global minimizer of :math:`\tfrac12\lVert X\theta-y\rVert^2` closest to ``theta0``.
 
     For ``X`` of full row rank ``n <= p`` the solution set is the affine subspace
-    :math:`\\{\\theta : X\\theta = y\\}` and the closest point to :math:`\\theta_0` is its
+    :math:`\{\theta : X\theta = y\}` and the closest point to :math:`\theta_0` is its
     orthogonal projection
 
     .. math::
 
-       \\theta^\\star = \\theta_0 + X^+ (y - X\\theta_0) = \\theta_0 + X^\\top (XX^\\top)^{-1}(y - X\\theta_0),
+       \theta^\star = \theta_0 + X^+ (y - X\theta_0) = \theta_0 + X^\top (XX^\top)^{-1}(y - X\theta_0),
 
-    computed from a QR factorization of :math:`X^\\top` (no normal equations).
+    computed from a QR factorization of :math:`X^\top` (no normal equations).
 
     Args:
       X: ``(n, p)`` with ``n <= p`` and rank ``n``.

@@ -131,18 +131,18 @@ def _linear(theta, X):
 
 
 class NonlinearGD(NamedTuple):
-    """The whole GD trajectory on ``0.5 * ||f(theta) - y||^2``; index ``t`` is step ``t``.
+    r"""The whole GD trajectory on ``0.5 * ||f(theta) - y||^2``; index ``t`` is step ``t``.
 
     Attributes:
-      losses: ``(steps + 1,)``, :math:`L(\\theta_t)`.
-      residual_norms: ``(steps + 1,)``, :math:`\\lVert f(\\theta_t) - y\\rVert`.
-      dists: ``(steps + 1,)``, :math:`\\lVert\\theta_t - \\theta_0\\rVert` (flattened).
-      path_length: ``(steps + 1,)``, :math:`\\sum_{s<t}\\lVert\\theta_{s+1} - \\theta_s\\rVert`;
+      losses: ``(steps + 1,)``, :math:`L(\theta_t)`.
+      residual_norms: ``(steps + 1,)``, :math:`\lVert f(\theta_t) - y\rVert`.
+      dists: ``(steps + 1,)``, :math:`\lVert\theta_t - \theta_0\rVert` (flattened).
+      path_length: ``(steps + 1,)``, :math:`\sum_{s<t}\lVert\theta_{s+1} - \theta_s\rVert`;
         ``path_length / dists`` is 1 for a straight line.
       thetas: ``(steps + 1, p)`` flattened iterates, or ``None`` when not kept.
-      cosines: ``(steps + 1,)`` cosine between :math:`\\theta_t - \\theta_0` and
-        :math:`\\theta^\\star - \\theta_0` (NaN at ``t = 0``), or ``None`` without ``theta_star``.
-      dists_to_star: ``(steps + 1,)``, :math:`\\lVert\\theta_t - \\theta^\\star\\rVert`, or ``None``.
+      cosines: ``(steps + 1,)`` cosine between :math:`\theta_t - \theta_0` and
+        :math:`\theta^\star - \theta_0` (NaN at ``t = 0``), or ``None`` without ``theta_star``.
+      dists_to_star: ``(steps + 1,)``, :math:`\lVert\theta_t - \theta^\star\rVert`, or ``None``.
     """
 
     losses: jax.Array
@@ -364,12 +364,12 @@ def sgd(model: Callable, params0, X, y, *, lr: float, steps: int, batch_size: in
 
 
 class GaussNewton(NamedTuple):
-    """Result of :func:`gauss_newton_closest`.
+    r"""Result of :func:`gauss_newton_closest`.
 
     Attributes:
       theta: the limit, a pytree shaped like ``theta0``.
       theta_flat: ``(p,)`` the same, flattened.
-      residual_norms: ``(steps + 1,)``, :math:`\\lVert f(\\theta_k) - y\\rVert` per iteration;
+      residual_norms: ``(steps + 1,)``, :math:`\lVert f(\theta_k) - y\rVert` per iteration;
         once below ``tol`` the iteration stops and later entries repeat the last value.
       converged: whether the last residual norm is ``<= tol``.
     """
