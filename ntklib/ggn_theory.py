@@ -40,7 +40,8 @@ __all__ = ["StepCost", "quadratic_constant", "quadratic_ratios", "step_functions
 
 
 class StepCost(NamedTuple):
-    """One method's step: ``seconds`` (median of the timed repeats, compiled, blocked) and
+    """One method's step: ``seconds`` (fastest of the timed repeats, compiled, blocked: the
+    least disturbed by other load on the machine) and
     ``temp_bytes`` (XLA's compiled temporary buffer size, the step's working memory beyond its
     inputs and outputs)."""
 
@@ -135,11 +136,11 @@ def step_functions(model, params, X, y, *, damping: float, lr: float):
 
 
 def measure_step_costs(model, params, X, y, *, damping: float = 1e-3, lr: float = 1e-3,
-                       repeats: int = 3, methods=("gd", "ggn", "newton")) -> dict:
+                       repeats: int = 5, methods=("gd", "ggn", "newton")) -> dict:
     r"""Wall time and compiled temporary memory of one step of each method.
 
     Each step is compiled first (untimed), then run ``repeats`` times with
-    ``block_until_ready``; the median is reported. Memory is
+    ``block_until_ready``; the fastest is reported. Memory is
     ``compiled.memory_analysis().temp_size_in_bytes``, what XLA allocates for the step beyond
     its arguments and outputs: about :math:`8p^2` bytes or more (float64) for ``newton``'s
     :math:`p\times p` matrix, about :math:`8(np + n^2)` for ``ggn``'s Jacobian and Gram.
@@ -160,6 +161,6 @@ def measure_step_costs(model, params, X, y, *, damping: float = 1e-3, lr: float 
             t0 = time.perf_counter()
             compiled(w0, X, y).block_until_ready()
             times.append(time.perf_counter() - t0)
-        out[name] = StepCost(seconds=float(np.median(times)),
+        out[name] = StepCost(seconds=float(np.min(times)),
                              temp_bytes=int(mem.temp_size_in_bytes) if mem is not None else -1)
     return out
