@@ -46,6 +46,7 @@ from . import (
     shallow,
     zhang17,
 )
+from ._checks import DIVERGENCE_FACTOR, DivergenceWarning, PrecisionWarning
 from .claims import ClaimFailed, verdict
 from .config import profile
 from .explore import Explorer
@@ -55,6 +56,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClaimFailed",
+    "DIVERGENCE_FACTOR",
+    "DivergenceWarning",
+    "PrecisionWarning",
     "adversarial",
     "baselines",
     "Explorer",

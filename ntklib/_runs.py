@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from ._batching import apply, is_net
-from ._checks import as_matrix, as_vector, check_finite, check_positive, float_dtype
+from ._checks import (DivergenceWarning, as_matrix, as_vector, check_finite, check_positive,
+                      float_dtype)
 from ._net import check_net, check_params
 
 __all__ = ["TimedTrajectory", "check_tol", "check_max_time", "prepare", "prepare_test",
@@ -161,5 +162,5 @@ def trajectory(losses, test_losses, step_times, epochs, params, cond, fallback, 
 
 
 def warn_nonfinite(fn: str, t: int, hint: str, stacklevel: int = 4) -> None:
-    warnings.warn(f"{fn}: the training loss became non-finite at step {t}, so the run stopped "
-                  f"there; {hint}", RuntimeWarning, stacklevel=stacklevel)
+    warnings.warn(f"{fn}: the loss diverged: it became non-finite at step {t}, so the run "
+                  f"stopped there; {hint}", DivergenceWarning, stacklevel=stacklevel)

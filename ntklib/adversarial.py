@@ -45,7 +45,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_int, check_finite, check_nonnegative, check_positive
+from ._checks import as_key, check_divergence, check_int, check_finite, check_nonnegative, check_positive
 
 __all__ = [
     "NORMS",
@@ -194,7 +194,7 @@ def _check_key(fn, key, needed):
                          "or set random_start=False.")
     if key is None:
         return jnp.zeros((2,), jnp.uint32)  # never used: a raw key-shaped placeholder
-    return key
+    return as_key(fn, key)
 
 
 def _check_attack_args(fn, *, eps, norm, steps, step_size, restarts, random_start, key):
@@ -435,12 +435,11 @@ def random_noise(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", key
 
     Args and Returns: as :func:`fgsm`, plus ``key`` (a PRNG key, required).
     """
+    key = as_key("random_noise", key)
     _check_norm("random_noise", norm)
     eps = _check_eps("random_noise", eps)
     x = _check_batch("random_noise", "x", x)
     lo, hi = _check_domain("random_noise", x, domain)
-    if key is None:
-        raise ValueError("random_noise: needs a PRNG key; pass key=jax.random.key(0).")
     args = tuple(args)
     _check_loss_fn("random_noise", loss_fn, x, y, args)
     return _noise_impl(loss_fn, x, y, args, jnp.asarray(eps, x.dtype), key, lo, hi, norm=norm)
@@ -760,9 +759,7 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
         jnp.asarray(radius, dtype), loss=loss, norm=norm, attack_steps=int(attack_steps),
         restarts=int(restarts), random_start=bool(random_start), steps=int(steps),
         frozen=frozen)
-    if not (np.all(np.isfinite(np.asarray(surrogate))) and np.all(np.isfinite(np.asarray(dist)))):
-        raise ValueError(f"{fn}: the run diverged (non-finite loss) with lr={lr!r}; use a "
-                         "smaller lr.")
+    check_divergence(fn, surrogate, lr, stacklevel=3)
     return AdvTraining(surrogate_loss=surrogate, clean_loss=clean, dist_from_init=dist,
                        params=final, radius=radius)
 

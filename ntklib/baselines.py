@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from ._batching import epoch_batch, merge, split, sum_loss, timed
-from ._checks import check_int
+from ._checks import as_key, check_divergence, check_int
 from ._runs import (TimedTrajectory, check_max_time, check_tol, prepare, prepare_test,
                     trajectory, warn_nonfinite)
 
@@ -191,10 +191,8 @@ def _prepare_optax(fn, model, params0, X, y, steps, batch_size, key, tol, chunk)
         if batch_size > n:
             raise ValueError(f"{fn}: batch_size={batch_size} exceeds the n={n} data points; use "
                              f"1 <= batch_size <= {n}, or batch_size=None for full batch.")
-        if key is None:
-            raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed) with batch_size; the "
-                             "batches are random.")
-    return params0, X, y, steps, batch_size, tol, chunk
+        key = as_key(fn, key)
+    return params0, X, y, steps, batch_size, tol, chunk, key
 
 
 # --------------------------------------------------------------------------- public
@@ -246,7 +244,7 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
     """
     fn = "train_optax"
     _check_optimizer(fn, optimizer)
-    params0, X, y, steps, batch_size, tol, chunk = _prepare_optax(
+    params0, X, y, steps, batch_size, tol, chunk, key = _prepare_optax(
         fn, model, params0, X, y, steps, batch_size, key, tol, chunk)
     max_time = check_max_time(fn, max_time)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
@@ -257,6 +255,9 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
     if bad is not None:
         warn_nonfinite(fn, bad, "the learning rate is too large; use a smaller one "
                         "(see tune_lr).", stacklevel=3)
+    else:
+        check_divergence(fn, out.losses, None,
+                         safe_name="use a smaller learning rate (see tune_lr)")
     return out
 
 
@@ -307,7 +308,7 @@ def tune_lr(model, params0, X, y, *, optimizer="adam", steps: int, lrs=None,
         raise ValueError(f"{fn}: lrs must be a non-empty list of finite positive numbers, got "
                          f"{lrs}.")
     lrs = np.sort(lrs)
-    params0, X, y, steps, batch_size, _, chunk = _prepare_optax(
+    params0, X, y, steps, batch_size, _, chunk, key = _prepare_optax(
         fn, model, params0, X, y, steps, batch_size, key, None, chunk)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     if steps < 1:

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _random
-from ._checks import as_matrix, check_int, check_nonnegative, check_positive
+from ._checks import as_key, as_matrix, check_int, check_nonnegative, check_positive
 from .shallow import ShallowNet, apply, init
 
 __all__ = [
@@ -137,12 +137,7 @@ class Clusterable(NamedTuple):
 
 
 def _as_key(fn, key):
-    if key is None:
-        raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed) (or an int seed); "
-                         "randomness is always explicit.")
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.PRNGKey(int(key))
-    return key
+    return as_key(fn, key)
 
 
 def normalize_rows(X, *, radius: float = 1.0) -> jax.Array:
@@ -218,16 +213,25 @@ def teacher(X, *, key, width: int = 16, activation: str = "relu", normalize: boo
 
 
 def _split(fn, n_total, n_train, n_test, key, default_test_fraction=0.2):
+    """Indices of a random train/test split; errors name the argument the user passed."""
+    if n_train is not None:
+        n_train = check_int(fn, "n_train", n_train, 1)
+        if n_train > n_total:
+            raise ValueError(f"{fn}: n_train={n_train} exceeds the {n_total} available examples; "
+                             f"use n_train <= {n_total}.")
+    if n_test is not None:
+        n_test = check_int(fn, "n_test", n_test, 0)
+        if n_test > n_total - 1:
+            raise ValueError(f"{fn}: n_test={n_test} leaves no training example out of the "
+                             f"{n_total} available; use n_test <= {n_total - 1}.")
     if n_test is None:
         n_test = (n_total - n_train) if n_train is not None else \
             int(round(default_test_fraction * n_total))
-    n_test = check_int(fn, "n_test", n_test, 0)
     if n_train is None:
         n_train = n_total - n_test
-    n_train = check_int(fn, "n_train", n_train, 1)
     if n_train + n_test > n_total:
-        raise ValueError(f"{fn}: n_train + n_test = {n_train + n_test} exceeds the {n_total} "
-                         "available examples; ask for fewer.")
+        raise ValueError(f"{fn}: n_train + n_test = {n_train} + {n_test} = {n_train + n_test} "
+                         f"exceeds the {n_total} available examples; ask for fewer.")
     perm = np.asarray(jax.random.permutation(key, n_total))
     return perm[:n_train], perm[n_train:n_train + n_test]
 
@@ -571,6 +575,7 @@ def benchmark_problem(*, key, n: int = 256, d: int = 16, m: int = 4096,
     Returns:
       :class:`Problem`.
     """
+    key = as_key("benchmark_problem", key)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     kx, ky, kw = jax.random.split(key, 3)
     X = sphere(n, d, key=kx, radius=math.sqrt(d)).astype(dtype)

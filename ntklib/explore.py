@@ -59,8 +59,22 @@ class Explorer:
                  defaults: Mapping[str, Any] | None = None,
                  figsize: tuple[float, float] | None = None,
                  compute: Callable | None = None):
+        if not callable(draw):
+            raise ValueError(f"Explorer: draw must be a function draw(fig, **params), got "
+                             f"{type(draw).__name__}.")
+        if compute is not None and not callable(compute):
+            raise ValueError(f"Explorer: compute must be a function compute(**params) or None, "
+                             f"got {type(compute).__name__}.")
+        if not isinstance(params, Mapping):
+            raise ValueError(f"Explorer: params must be a dict of parameter name -> values, e.g. "
+                             f"{{'eta': [0.1, 0.5, 1.0]}}, got {type(params).__name__}.")
         if not params:
             raise ValueError("Explorer needs at least one parameter, e.g. {'eta': [0.1, 0.5, 1.0]}.")
+        for name, values in params.items():
+            if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+                raise ValueError(f"Explorer: the values of parameter {name!r} must be a sequence "
+                                 f"such as [0.1, 0.5, 1.0], got {type(values).__name__} "
+                                 f"{values!r}.")
         self.params = {k: list(v) for k, v in params.items()}
         for name, values in self.params.items():
             if len(values) == 0:

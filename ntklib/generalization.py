@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._checks import as_matrix, check_finite, check_int, check_positive
+from ._checks import as_key, as_matrix, check_divergence, check_finite, check_int, check_kernel, check_positive
 from ._flat import as_float_tree, check_args
 
 __all__ = [
@@ -165,17 +165,8 @@ class FitFractions(NamedTuple):
 
 
 def _check_gram(fn: str, K) -> jax.Array:
-    K = as_matrix(fn, "K", K)
-    n = K.shape[0]
-    if K.shape != (n, n) or n == 0:
-        raise ValueError(f"{fn}: K must be a square (n, n) Gram matrix, got shape "
-                         f"{tuple(K.shape)}; pass J J^T or ntklib.ntk.gram(...).")
-    Kn = np.asarray(K)
-    scale = max(float(np.abs(Kn).max()), np.finfo(Kn.dtype).tiny)
-    if not np.allclose(Kn, Kn.T, rtol=0, atol=100 * n * np.finfo(Kn.dtype).eps * scale):
-        raise ValueError(f"{fn}: K is not symmetric (max |K - K^T| = "
-                         f"{float(np.abs(Kn - Kn.T).max()):.3g}); pass a Gram matrix J J^T.")
-    return K
+    """A square, symmetric, PSD Gram matrix within ``kernel_tol`` (10 sqrt(eps) of its dtype)."""
+    return check_kernel(fn, "K", K)
 
 
 def _as_spectrum(fn: str, K_or_spectrum) -> Spectrum:
@@ -398,6 +389,7 @@ def symmetric_init(m: int, d: int, *, key, dtype=None) -> tuple[jax.Array, jax.A
     Returns:
       ``W0`` ``(m, d)`` and ``v`` ``(m,)``.
     """
+    key = as_key("symmetric_init", key)
     fn = "symmetric_init"
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 2 or m % 2:
         raise ValueError(f"{fn}: m must be an even integer >= 2 (two cancelling halves), "
@@ -520,10 +512,10 @@ def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None,
                                              args, jnp.asarray(float(lr), dtype), segments)
     L = np.asarray(losses)
     init = np.asarray(0.5 * jnp.sum((f(theta0, X.astype(dtype), *args)[None] - Y) ** 2, axis=1))
-    if not np.all(np.isfinite(L)) or np.any(L.max(axis=1) > 1e6 * np.maximum(init, 1e-30)):
-        raise ValueError(f"{fn}: the loss blew up with lr={float(lr):.4g} (non-finite or 1e6 "
-                         "times its initial value); use a smaller step, e.g. 1/lambda_max of "
-                         "the NTK Gram.")
+    for row, l0 in zip(L, init):  # ntklib's divergence rule, once per target vector
+        if check_divergence(fn, np.concatenate([[l0], row]).astype(L.dtype), lr,
+                            safe_name="use lr below 2/lambda_max of the NTK Gram", stacklevel=3):
+            break
     squeeze = (lambda a: a[0]) if single else (lambda a: a)
     return Tracked(t=rec.astype(int), train=squeeze(train),
                    test=None if test is None else squeeze(test), dists=squeeze(dists),

@@ -60,7 +60,7 @@ from jax.scipy.linalg import cho_factor, cho_solve
 
 from . import _gram
 from ._batching import apply, best_time, epoch_batch, is_net, merge, num_trained, split, timed
-from ._checks import check_int, check_nonnegative, check_positive
+from ._checks import as_key, check_divergence, check_int, check_nonnegative, check_positive
 from ._net import net_gram
 from ._runs import (TimedTrajectory, check_max_time, check_tol, prepare, prepare_test,
                     trajectory, warn_nonfinite)
@@ -439,6 +439,9 @@ def _run_ggn(fn, model, params, X, y, *, steps, lam, lr, tol, max_time, warmup, 
                                                      and sum(times) >= max_time):
             break
     _warn_fallbacks(fn, int(sum(fb)), len(fb))
+    if all(math.isfinite(L) for L in losses):  # the non-finite case warned above
+        check_divergence(fn, np.asarray(losses), lr, safe_name="use damping > 0 or a smaller lr",
+                         stacklevel=4)
     epochs = np.arange(len(losses)) * (batch / n)
     return trajectory(losses, tests, times, epochs, params, cond, fb, compile_time)
 
@@ -538,8 +541,7 @@ def ggn_minibatch(model, params0, X, y, *, steps: int, batch_size: int, key,
     fn = "ggn_minibatch"
     lam, steps, tol, max_time, block_size = _check_run(fn, loss, lr, damping, steps, tol,
                                                        max_time, block_size)
-    if key is None:
-        raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed); the batches are random.")
+    key = as_key(fn, key)
     params0, X, y = prepare(fn, model, params0, X, y)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     n = X.shape[0]

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from . import linear, nonlinear
 from ._random import numpy_rng
 from .os18 import AnalyticBounds, Instance
-from ._checks import check_int, as_matrix, as_vector, check_full_row_rank, check_overparameterized, check_positive
+from ._checks import as_key, check_int, as_matrix, as_vector, check_full_row_rank, check_overparameterized, check_positive
 
 __all__ = [
     "Link",
@@ -514,6 +514,7 @@ def instance(*, key, n: int = 20, p: int = 400, link: str = "leaky_softplus",
       :class:`ntklib.os18.Instance` with ``model=GLM(link)``, no further ``args``, and analytic
       bounds.
     """
+    key = as_key("instance", key)
     fn = "instance"
     lk = _link(fn, link)
     check_int(fn, "n", n, 1)

@@ -37,7 +37,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_int, as_matrix, as_vector, check_finite, check_positive
+from ._checks import as_key, check_divergence, check_int, as_matrix, as_vector, check_finite, check_positive
 from ._random import numpy_rng
 
 __all__ = [
@@ -142,6 +142,7 @@ def gaussian_measurements(m: int, d: int, *, key, pad_to: int | None = None, dty
     Returns:
       ``(m, d, d)``, or ``(pad_to, d, d)``.
     """
+    key = as_key("gaussian_measurements", key)
     fn = "gaussian_measurements"
     check_int(fn, "m", m, 1)
     check_int(fn, "d", d, 1)
@@ -229,6 +230,7 @@ def planted(d: int, r: int, *, key, condition: float = 1.0, dtype=None) -> jax.A
     Returns:
       ``(d, d)``.
     """
+    key = as_key("planted", key)
     fn = "planted"
     check_int(fn, "d", d, 1)
     check_int(fn, "r", r, 1)
@@ -261,6 +263,7 @@ def small_init(d: int, k: int, scale: float, *, key, dtype=None) -> jax.Array:
     Returns:
       ``(d, k)``.
     """
+    key = as_key("small_init", key)
     fn = "small_init"
     check_int(fn, "d", d, 1)
     check_int(fn, "k", k, 1)
@@ -508,9 +511,6 @@ def gd(A, y, U0, *, lr: float, steps: int, X_star=None) -> LowRankGD:
     else:
         X_star = jnp.zeros((d, d), U0.dtype)
     out = _gd_impl(A, y, U0, jnp.asarray(float(lr), U0.dtype), X_star, steps, has_star)
-    losses = np.asarray(out.losses)
-    if not np.all(np.isfinite(losses)) or losses.max() > 1e6 * max(losses[0], 1.0):
-        raise ValueError(f"gd: the loss blew up with lr={float(lr):.4g} (from {losses[0]:.3g} to "
-                         f"{np.nanmax(np.where(np.isfinite(losses), losses, np.nan)) if np.isfinite(losses).any() else float('nan'):.3g} "
-                         "or non-finite); use a smaller step, e.g. lr = 0.1 / ||X_star||.")
+    check_divergence(fn, out.losses, lr, safe_name="e.g. lr = 0.1 / ||X_star||_2",
+                     stacklevel=3)
     return out

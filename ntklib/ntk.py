@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _gram
-from ._checks import as_matrix, as_vector, check_finite, check_int, check_positive, float_dtype
+from ._checks import as_key, as_matrix, check_kernel, as_vector, check_finite, check_int, check_positive, float_dtype
 from ._net import check_inputs, check_net, check_params, structured_gram
 from .shallow import ShallowNet
 
@@ -302,7 +302,9 @@ def lambda0(X) -> float:
 
     Du et al. assume :math:`\lVert x_i\rVert = 1` (e.g. :func:`ntklib.data.sphere`); for
     other norms the formula above is still what is computed. :math:`\lambda_0 > 0` whenever no
-    two inputs are parallel (their Theorem 3.1). Computed in float64 NumPy.
+    two inputs are parallel (their Theorem 3.1). Computed in float64 NumPy, from the input
+    itself when it is a NumPy array or list (no float32 round trip when ``jax_enable_x64`` is
+    off).
 
     Args:
       X: ``(n, d)``.
@@ -310,7 +312,8 @@ def lambda0(X) -> float:
     Returns:
       ``float``.
     """
-    X = np.asarray(as_matrix("lambda0", "X", X), np.float64)
+    Xv = as_matrix("lambda0", "X", X)  # validates; a float64 NumPy input is used as given, so
+    X = np.asarray(Xv if isinstance(X, jax.Array) else X, np.float64)  # x64 off loses nothing
     dot = X @ X.T
     nrm = np.linalg.norm(X, axis=1)
     nn = np.outer(nrm, nrm)
@@ -555,7 +558,9 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
         raise ValueError(f"{fn}: discrete GD needs integer t, got {t}; round t or pass "
                          "flow=True for gradient flow at time lr * t.")
     dtype = float_dtype(K, Kx, y, f0, f0x)
-    lam_max = float(np.linalg.eigvalsh(np.asarray(K, np.float64))[-1])
+    lam = np.linalg.eigvalsh(0.5 * (np.asarray(K, np.float64) + np.asarray(K, np.float64).T))
+    check_kernel(fn, "K_train", K, eigenvalues=lam)  # symmetric and PSD within 10 sqrt(eps)
+    lam_max = float(lam[-1])
     if not flow and lam_max > 0 and float(lr) >= 2.0 / lam_max:
         raise ValueError(f"{fn}: lr={float(lr):.4g} >= 2/lambda_max(K) = {2.0 / lam_max:.4g}, "
                          f"so GD diverges; use 0 < lr < {2.0 / lam_max:.4g}, e.g. "
@@ -689,6 +694,7 @@ def lazy_scale(model: Callable, params0, X, y, *, key, iters: int = 10,
     References:
       Chizat, Oyallon and Bach (2019), On lazy training in differentiable programming, NeurIPS.
     """
+    key = as_key("lazy_scale", key)
     fn = "lazy_scale"
     if not callable(model):
         raise ValueError(f"{fn}: model must be callable as model(params, X).")

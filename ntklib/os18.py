@@ -44,7 +44,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from . import _activations
-from ._checks import (as_matrix, as_vector, check_int, check_nonnegative, check_overparameterized,
+from ._checks import (as_key, is_float64, warn_downcast, as_matrix, as_vector, check_int, check_nonnegative, check_overparameterized,
                       check_positive)
 from ._flat import (batched_map, check_jacobian_rank, check_model, flat_like, flat_model, jac_fn,
                     jacobian_impl, opnorms)
@@ -389,8 +389,10 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
     References:
       Oymak and Soltanolkotabi (2018), the GD theorem and its assumptions.
     """
+    key = as_key("os18_constants", key)
     fn = "os18_constants"
     f = model
+    was64 = any(is_float64(a) for a in jax.tree_util.tree_leaves((params0, X, y, args)))
     theta0, y, args, n, p = check_model(fn, model, params0, X, y, args)
     check_int(fn, "n_samples", n_samples, 1)
     check_int(fn, "power_iters", power_iters, 0)
@@ -405,6 +407,7 @@ def os18_constants(model: Callable, params0, X, y, *, key, args: tuple = (),
     if not np.all(np.isfinite(J0)):
         raise ValueError(f"{fn}: the Jacobian at theta0 has non-finite entries; check theta0 and args.")
     s = check_jacobian_rank(fn, J0, float(np.finfo(dtype).eps))
+    warn_downcast(fn, "the input (params0, X, y or args)", was64, dtype, float(s[0] / s[-1]))
     alpha = float(s[-1]) / 2.0
     r0 = np.asarray(_residual_impl(f, theta0, y, args), np.float64)
     if not np.all(np.isfinite(r0)):
@@ -705,6 +708,7 @@ def instance_holds(*, key, n: int = 10, p: int = 200, eps: float = 0.02,
       eps: size of the nonlinearity.
       residual: initial residual norm.
     """
+    key = as_key("instance_holds", key)
     check_int("instance_holds", "n", n, 1)
     check_int("instance_holds", "p", p, 1)
     check_overparameterized("instance_holds", n, p)
@@ -740,6 +744,7 @@ def instance_fails(*, key, n: int = 20, d: int = 10, m: int = 1000,
       n, d, m: data points, input dimension, width; ``n <= m d``.
       activation: a key of :data:`ACTIVATIONS`.
     """
+    key = as_key("instance_fails", key)
     for name, val in (("n", n), ("d", d), ("m", m)):
         check_int("instance_fails", name, val, 1)
     check_overparameterized("instance_fails", n, m * d)
@@ -1026,6 +1031,7 @@ def instance_certified_net(*, key, n: int = 8, d: int = 16, m: int = 8192,
       m: width, even (neurons come in pairs).
       activation: ``"tanh"`` or ``"softplus"``.
     """
+    key = as_key("instance_certified_net", key)
     fn = "instance_certified_net"
     for name, val in (("n", n), ("d", d), ("m", m)):
         check_positive(fn, name, val, integer=True)

@@ -42,7 +42,6 @@ References:
 from __future__ import annotations
 
 import math
-import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -53,8 +52,8 @@ import optax
 
 from . import _activations, _batching, _random
 from ._batching import epoch_batch
-from ._checks import as_vector, check_int, check_positive
-from ._net import NetFields, check_inputs, check_net, check_params, forward, validate
+from ._checks import as_key, as_vector, check_divergence, check_int, check_lr, check_memory, check_positive
+from ._net import NetFields, check_inputs, check_net, check_params, forward, net_gram, validate
 from ._net import PARAMETERIZATIONS, TRAIN_MODES
 
 __all__ = [
@@ -173,7 +172,7 @@ def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
     check_net("init", net)
     d = check_int("init", "d", d, 1)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-    kw, kv = jax.random.split(key)
+    kw, kv = jax.random.split(as_key("init", key))
     m = net.width
     sw, sv = (1.0, 1.0) if net.parameterization == "ntk" else (1.0 / math.sqrt(d), 1.0 / math.sqrt(m))
     W = sw * _random.normal(kw, (m, d), dtype)
@@ -271,19 +270,23 @@ def _prepare(fn, net, params0, X, y, lr, steps):
     W, v = check_params(fn, net, params0)
     X = check_inputs(fn, W, X)
     y = as_vector(fn, "y", y, X.shape[0], size_name="one target per row of X")
-    check_positive(fn, "lr", lr)
     steps = check_int(fn, "steps", steps, 0)
     dtype = jnp.result_type(W, v, X, y)
+    check_lr(fn, lr, dtype)
+    check_memory(fn, 3.0 * (steps + 1) * jnp.dtype(dtype).itemsize, f"steps={steps}",
+                 "use fewer steps")
     params0 = {"W": W.astype(dtype), "v": v.astype(dtype)}
     return params0, X.astype(dtype), y.astype(dtype), dtype, steps
 
 
-def _finish(fn, out: Trajectory, lr) -> Trajectory:
-    if not bool(jnp.all(jnp.isfinite(out.losses))):
-        warnings.warn(
-            f"{fn}: the loss became non-finite (lr={lr:.3g} is too large, training diverged); "
-            "use a smaller lr, e.g. below 2/lambda_max of the NTK Gram (ntklib.ntk.gram).",
-            RuntimeWarning, stacklevel=3)
+def _finish(fn, out: Trajectory, lr, net, params0, X) -> Trajectory:
+    """The divergence rule of ntklib (:func:`ntklib._checks.check_divergence`); the safe step
+    2/lambda_max of the NTK Gram at params0 is computed only if the run diverged."""
+    def safe():
+        return 2.0 / float(np.linalg.eigvalsh(np.asarray(net_gram(net, params0, X), np.float64))[-1])
+
+    check_divergence(fn, out.losses, lr, safe=safe,
+                     safe_name="2/lambda_max of the NTK Gram at params0", stacklevel=4)
     return out
 
 
@@ -309,12 +312,14 @@ def train_gd(net: ShallowNet, params0, X, y, *, lr: float, steps: int) -> Trajec
 
     Returns:
       :class:`Trajectory` with ``losses``, ``w_dist``, ``v_dist`` of shape ``(steps + 1,)``
-      and the final ``params``. Warns (``RuntimeWarning``) if the loss became non-finite.
+      and the final ``params``. Warns (:class:`ntklib.DivergenceWarning`) if the loss became
+      non-finite or exceeded ``DIVERGENCE_FACTOR = 1e3`` times its start, naming the safe step
+      2/lambda_max of the NTK Gram.
     """
     params0, X, y, dtype, steps = _prepare("train_gd", net, params0, X, y, lr, steps)
     out = _train_impl(_canonical(net), params0, X, y, jnp.asarray(net.output_scale, dtype),
                       jnp.asarray(lr, dtype), jax.random.PRNGKey(0), steps, X.shape[0])
-    return _finish("train_gd", out, float(lr))
+    return _finish("train_gd", out, float(lr), net, params0, X)
 
 
 def train_sgd(net: ShallowNet, params0, X, y, *, lr: float, steps: int, batch_size: int,
@@ -346,6 +351,7 @@ def train_sgd(net: ShallowNet, params0, X, y, *, lr: float, steps: int, batch_si
     if batch_size > n:
         raise ValueError(f"train_sgd: batch_size={batch_size} exceeds the n={n} data points; "
                          f"use 1 <= batch_size <= {n}.")
+    key = as_key("train_sgd", key)
     out = _train_impl(_canonical(net), params0, X, y, jnp.asarray(net.output_scale, dtype),
                       jnp.asarray(lr, dtype), key, steps, batch_size)
-    return _finish("train_sgd", out, float(lr))
+    return _finish("train_sgd", out, float(lr), net, params0, X)
