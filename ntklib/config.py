@@ -23,6 +23,7 @@ Three environment variables steer a run without touching the notebook's code:
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import NamedTuple
 
@@ -97,8 +98,9 @@ def key(seed: int) -> jax.Array:
     notebook never coincide with the unshifted seeds of the same notebook, whose seeds
     are small integers.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"key needs an int seed, got {type(seed).__name__}.")
+    seed = int(seed)
     if seed < 0:
         raise ValueError(f"key needs a seed >= 0, got {seed}.")
     return jax.random.key(seed + 1_000_003 * seed_offset())
