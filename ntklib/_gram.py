@@ -129,6 +129,10 @@ def row_sharded(block_fn, params, X1, X2, mesh):
     from jax.sharding import NamedSharding, PartitionSpec as P
 
     axes = tuple(mesh.axis_names)
+    # Auto axes: XLA may then keep an uneven last shard after dropping the padding rows
+    # (explicit axes refuse a slice that is not a multiple of the mesh size)
+    mesh = jax.sharding.Mesh(mesh.devices, axes,
+                             axis_types=(jax.sharding.AxisType.Auto,) * len(axes))
     D = int(np.prod(mesh.devices.shape))
     n1 = X1.shape[0]
     X1p = _pad_rows(X1, D)
@@ -136,10 +140,16 @@ def row_sharded(block_fn, params, X1, X2, mesh):
     rep = NamedSharding(mesh, P())
     params = jax.device_put(params, rep)
     X2 = jax.device_put(X2, rep)
-    f = jax.jit(jax.shard_map(block_fn, mesh=mesh, in_specs=(P(), P(axes), P()),
-                              out_specs=P(axes)))
-    K = f(params, X1p, X2)
-    return K[:n1] if X1p.shape[0] != n1 else K
+    # check_vma=False: with it, autodiff inside the map treats the replicated params as
+    # device-invariant and psums their per-example gradients over the devices (wrong here:
+    # every device differentiates its own rows)
+    tiled = jax.shard_map(block_fn, mesh=mesh, in_specs=(P(), P(axes), P()),
+                          out_specs=P(axes), check_vma=False)
+    if X1p.shape[0] == n1:
+        return jax.jit(tiled)(params, X1p, X2)
+    # drop the padding rows inside the program: XLA keeps the row sharding (uneven last shard)
+    return jax.jit(lambda p, a, b: jax.lax.slice_in_dim(tiled(p, a, b), 0, n1, axis=0))(
+        params, X1p, X2)
 
 
 def device_bytes(mesh) -> float:

@@ -41,6 +41,8 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import as_matrix, as_vector, check_finite, check_positive
+from ._gram import default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded, sym_gram, use_host
+from .mlp import MLP, mlp_ntk
 from .shallow import _ACTIVATIONS, ShallowNet, _check_inputs, _check_net, _check_params, _scales
 
 __all__ = [
@@ -171,8 +173,16 @@ def _show_progress(progress, n_pairs: int) -> bool:
     return bool(progress)
 
 
+def _emp_rows(apply_fn, b2, n2, params, Xr, Xc):
+    """Rows ``Xr`` against all of ``Xc`` (padded to a multiple of ``b2``), traceable."""
+    J1 = _per_example_grads(apply_fn, params, Xr)
+    Xcb = Xc.reshape(-1, b2, Xc.shape[1])
+    blk = jax.lax.map(lambda xb: _contract(J1, _per_example_grads(apply_fn, params, xb)), Xcb)
+    return blk.transpose(1, 0, 2).reshape(Xr.shape[0], -1)[:, :n2]
+
+
 def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 256,
-                  progress: bool | None = None) -> jax.Array:
+                  progress: bool | None = None, mesh=None, out=None) -> jax.Array:
     """Empirical NTK Gram of any scalar-output model, block by block with bounded memory.
 
     .. math::
@@ -213,9 +223,19 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
       progress: ``True``/``False`` to force a ``tqdm`` bar on/off; ``None`` (default) shows
         one only when there are at least ``PROGRESS_MIN_BLOCKS`` (16) block pairs and stderr
         is a terminal (never inside an executed notebook).
+      mesh: ``None`` (one device), ``"auto"`` (every device of ``jax.devices()``) or a
+        ``jax.sharding.Mesh``: the Gram is tiled over the devices by row blocks with
+        ``jax.shard_map``. Each device holds ``params``, ``X2`` and ``n1/D`` rows of ``X1``,
+        differentiates its rows once and ``X2`` in ``block_size`` column blocks
+        (``lax.map``): memory per device about :math:`(n_1/D + b) p s + n_1 n_2 s / D`.
+      out: ``None``: a device array. A path, ``"auto"`` (a temp file) or a numpy array: the
+        Gram is written there (a ``.npy`` memmap for a path) one row strip at a time, each
+        strip computed on the device (or the mesh), for Grams larger than the devices' memory
+        together; ``None`` switches to ``"auto"`` (with a warning) when it would not fit.
 
     Returns:
-      ``(n1, n2)`` in the dtype of ``params``.
+      ``(n1, n2)`` in the dtype of ``params``: a ``jax.Array`` (row-sharded when ``mesh`` is
+      given), or the host array when ``out`` is used.
 
     >>> f = lambda p, X: jnp.tanh(X @ p["w"])
     >>> empirical_ntk(f, {"w": jnp.ones(2)}, jnp.eye(2), block_size=1).shape
@@ -242,16 +262,38 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     X1 = X1.astype(dtype)
     X2 = None if X2 is None else X2.astype(dtype)
     try:
-        out = jax.eval_shape(apply_fn, params, X1[:1])
+        shape1 = jax.eval_shape(apply_fn, params, X1[:1])
     except Exception as e:  # the model rejects these inputs, e.g. a wrong d
         raise ValueError(f"{fn}: apply_fn(params, X1[:1]) failed ({type(e).__name__}: {e}); "
                          "check that X1 has the feature dimension the model expects.") from e
-    if getattr(out, "shape", None) != (1,):
+    if getattr(shape1, "shape", None) != (1,):
         raise ValueError(f"{fn}: apply_fn(params, X) must return shape (n,), got "
-                         f"{getattr(out, 'shape', type(out).__name__)} for n=1; "
+                         f"{getattr(shape1, 'shape', type(shape1).__name__)} for n=1; "
                          "return one scalar output per row.")
 
     n1 = X1.shape[0]
+    n2 = n1 if X2 is None else X2.shape[0]
+    mesh = default_mesh(mesh)
+    if out is None and n1 * n2 * jnp.dtype(dtype).itemsize > 0.8 * device_bytes(mesh):
+        out = "auto"
+    if mesh is not None or out is not None:
+        Xc = X1 if X2 is None else X2
+        bc, cblocks = _blocks(n2, int(block_size))
+        Xcp = _padded(Xc, bc, cblocks)
+        block = partial(_emp_rows, apply_fn, bc, n2)
+
+        def rows(r0, r1):
+            if mesh is None:
+                return empirical_ntk(apply_fn, params, X1[r0:r1], Xc, block_size=block_size,
+                                     progress=False)
+            return row_sharded(block, params, X1[r0:r1], Xcp, mesh)
+
+        if out is None:
+            return rows(0, n1)
+        D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
+        strip = max(1, min(n1, (1 << 26) // max(1, n2), D * int(block_size)))
+        strip = max(D, strip // D * D)
+        return host_rows(fn, rows, n1, n2, strip, out, dtype, progress)
     b1, rows = _blocks(n1, int(block_size))
     X1p = _padded(X1, b1, rows)
     if X2 is None:
@@ -261,7 +303,6 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
         b2, cols = _blocks(X2.shape[0], int(block_size))
         X2p = _padded(X2, b2, cols)
         pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
-    n2 = n1 if X2 is None else X2.shape[0]
 
     K = jnp.zeros((n1, n2), dtype)
     show = _show_progress(progress, len(pairs))
@@ -302,25 +343,41 @@ def _phi_and_dphi(activation, Z):
     return jax.jvp(_ACTIVATIONS[activation], (Z,), (jnp.ones_like(Z),))
 
 
-@partial(jax.jit, static_argnames=("activation", "parameterization", "train"))
-def _structured_impl(W, v, X1, X2, scale, activation, parameterization, train):
+def _structured_parts(W, v, X, scale, activation, parameterization):
+    """(P, D, Xs) with K = (Xs Xs^T) * (D D^T) + P P^T, everything already scaled."""
     m, d = W.shape
     cm, cd = _scales(parameterization, m, d)
-    sym = X2 is None
-    P1, D1 = _phi_and_dphi(activation, (X1 @ W.T) * cd)
-    D1 = D1 * v
-    if sym:
-        P2, D2, X2 = P1, D1, X1
-    else:
-        P2, D2 = _phi_and_dphi(activation, (X2 @ W.T) * cd)
-        D2 = D2 * v
-    K = (X1 @ X2.T) * (cd * cd) * (D1 @ D2.T)
+    c = scale * cm
+    P, D = _phi_and_dphi(activation, (X @ W.T) * cd)
+    return P * c, D * (v * c), X * cd
+
+
+@partial(jax.jit, static_argnames=("activation", "parameterization", "train"))
+def _structured_impl(W, v, X1, X2, scale, activation, parameterization, train):
+    P1, D1, S1 = _structured_parts(W, v, X1, scale, activation, parameterization)
+    if X2 is None:  # symmetric: upper block triangle of each product, mirrored
+        K = sym_gram(S1) * sym_gram(D1)
+        return K + sym_gram(P1) if train == "vW" else K
+    P2, D2, S2 = _structured_parts(W, v, X2, scale, activation, parameterization)
+    K = (S1 @ S2.T) * (D1 @ D2.T)
+    return K + P1 @ P2.T if train == "vW" else K
+
+
+_parts_impl = jax.jit(_structured_parts, static_argnames=("activation", "parameterization"))
+
+
+def _structured_host(W, v, X, scale, activation, parameterization, train):
+    """The symmetric closed form with both n x m x n products on the host's BLAS SYRK."""
+    P, D, S = jax.device_get(_parts_impl(W, v, X, scale, activation, parameterization))
+    K = host_syrk(D)
+    K *= host_syrk(S)
     if train == "vW":
-        K = K + P1 @ P2.T
-    return K * (scale * cm) ** 2
+        K += host_syrk(P)
+    return jnp.asarray(K)
 
 
-def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
+def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
+                   progress: bool | None = None) -> jax.Array:
     """Exact NTK Gram of a :class:`~ntklib.shallow.ShallowNet` in closed form.
 
     With :math:`Z_k = c_d X_k W^\\top` (``(n_k, m)``), :math:`c_d, c_m` the input and output
@@ -338,14 +395,31 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
     :math:`2nmd + 4n^2m + 2n^2d` flops and :math:`O(nm + n^2)` memory, where
     :math:`J J^\\top` would cost :math:`2n^2 m(d+1)` flops and :math:`n m (d+1)` memory.
 
+    **Symmetry.** For ``X2=None`` both :math:`n \\times m \\times n` products have the form
+    :math:`AA^\\top`: in JAX only their upper block triangle is computed and mirrored
+    (:math:`(1 + 1/4)/2` of the GEMM flops), and on the CPU with concrete inputs and
+    :math:`n \\ge 512` they go to the host's BLAS SYRK (numpy's ``A @ A.T``), which computes
+    one triangle; that lowers the cost to :math:`2nmd + 2n^2m + n^2 d` flops. The choice is
+    ``ntklib._gram.HOST_BLAS`` (``"auto"``, ``"always"``, ``"never"``), set from
+    ``benchmarks/bench_ntk.py``'s measurements; every path gives the same Gram to round-off.
+
     Args:
       net: the configuration; ``net.train`` decides whether the :math:`v` term is included.
       params: ``{"W": (m, d), "v": (m,)}``.
       X1: ``(n1, d)``.
       X2: ``(n2, d)`` or ``None`` for ``X1``.
+      mesh: ``None`` (one device), ``"auto"`` (every device of ``jax.devices()``) or a
+        ``jax.sharding.Mesh``: the Gram is tiled over the devices by row blocks with
+        ``jax.shard_map`` (each device holds ``params``, ``X2`` and ``n1/D`` rows of ``X1``).
+      out: ``None``: a device array. A path, ``"auto"`` (a temp file) or a numpy array: the
+        Gram is written there (a ``.npy`` memmap for a path) one row strip at a time, for
+        Grams larger than the devices' memory together; ``None`` switches to ``"auto"``
+        (with a warning) when the Gram would not fit.
+      progress: ``tqdm`` bar over the strips written to ``out`` (``None``: on a TTY, >= 16).
 
     Returns:
-      ``(n1, n2)``.
+      ``(n1, n2)``: a ``jax.Array`` (row-sharded when ``mesh`` is given), or the host array
+      when ``out`` is used.
     """
     fn = "structured_ntk"
     _check_net(fn, net)
@@ -354,30 +428,75 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
     if X2 is not None:
         X2 = _check_inputs(fn, W, X2, "X2")
     dtype = jnp.result_type(W, v, X1, *(() if X2 is None else (X2,)))
-    return _structured_impl(W.astype(dtype), v.astype(dtype), X1.astype(dtype),
-                            None if X2 is None else X2.astype(dtype),
-                            jnp.asarray(net.output_scale, dtype), net.activation,
-                            net.parameterization, net.train)
+    W, v, X1 = W.astype(dtype), v.astype(dtype), X1.astype(dtype)
+    X2 = None if X2 is None else X2.astype(dtype)
+    scale = jnp.asarray(net.output_scale, dtype)
+    static = (net.activation, net.parameterization, net.train)
+    n1 = X1.shape[0]
+    n2 = n1 if X2 is None else X2.shape[0]
+    mesh = default_mesh(mesh)
+
+    def rows(Xr, Xc):
+        if mesh is None:
+            return _structured_impl(W, v, Xr, Xc, scale, *static)
+        block = lambda p, a, b: _structured_impl(p[0], p[1], a, b, p[2], *static)
+        return row_sharded(block, (W, v, scale), Xr, Xc, mesh)
+
+    if out is None and is_concrete(W, v, X1, X2) and \
+            n1 * n2 * jnp.dtype(dtype).itemsize > 0.8 * device_bytes(mesh):
+        out = "auto"
+    if out is not None:
+        Xc = X1 if X2 is None else X2
+        strip = max(1, min(n1, (1 << 26) // max(1, n2)))  # 64M entries per strip
+        if mesh is not None:
+            D = int(np.prod(mesh.devices.shape))
+            strip = max(D, strip // D * D)
+        return host_rows(fn, lambda r0, r1: rows(X1[r0:r1], Xc), n1, n2, strip, out, dtype,
+                         progress)
+    if mesh is not None:
+        return rows(X1, X1 if X2 is None else X2)
+    if X2 is None and use_host(n1, W, v, X1):
+        return _structured_host(W, v, X1, scale, *static)
+    return _structured_impl(W, v, X1, X2, scale, *static)
+
+
+def _mlp_of(model):
+    """The :class:`~ntklib.mlp.MLP` behind ``model`` (the net or its bound ``apply``), or None."""
+    if isinstance(model, MLP):
+        return model
+    owner = getattr(model, "__self__", None)
+    if isinstance(owner, MLP) and getattr(model, "__func__", None) is MLP.apply:
+        return owner
+    return None
 
 
 def gram(model, params, X1, X2=None, **kw) -> jax.Array:
-    """NTK Gram of ``model``: :func:`structured_ntk` for a ``ShallowNet``, else :func:`empirical_ntk`.
+    """NTK Gram of ``model``, by the fastest exact method for it.
+
+    * a :class:`~ntklib.shallow.ShallowNet`: :func:`structured_ntk` (closed form);
+    * an :class:`~ntklib.mlp.MLP` or its ``apply``: :func:`ntklib.mlp.mlp_ntk` (per-layer
+      factorization, no per-example gradients);
+    * any other ``apply_fn(params, X) -> (n,)``: :func:`empirical_ntk` (blocked Jacobians).
 
     Args:
-      model: a :class:`~ntklib.shallow.ShallowNet`, or any ``apply_fn(params, X) -> (n,)``.
+      model: as above.
       params, X1, X2: as in :func:`empirical_ntk`.
-      **kw: ``block_size`` / ``progress`` for :func:`empirical_ntk`; for a ``ShallowNet``
-        they are accepted and ignored (the closed form needs no blocks).
+      **kw: ``block_size`` / ``progress`` / ``mesh`` / ``out`` as in :func:`empirical_ntk`;
+        the structured paths accept ``block_size`` and ignore it (they need no blocks).
 
     Returns:
       ``(n1, n2)``.
     """
-    if isinstance(model, ShallowNet):
-        unknown = set(kw) - {"block_size", "progress"}
-        if unknown:
-            raise ValueError(f"gram: unexpected keyword(s) {sorted(unknown)}; only block_size "
-                             "and progress are accepted.")
-        return structured_ntk(model, params, X1, X2)
+    unknown = set(kw) - {"block_size", "progress", "mesh", "out"}
+    if unknown:
+        raise ValueError(f"gram: unexpected keyword(s) {sorted(unknown)}; only block_size, "
+                         "progress, mesh and out are accepted.")
+    net = _mlp_of(model)
+    if isinstance(model, ShallowNet) or net is not None:
+        kw.pop("block_size", None)
+        if isinstance(model, ShallowNet):
+            return structured_ntk(model, params, X1, X2, **kw)
+        return mlp_ntk(net, params, X1, X2, **kw)
     return empirical_ntk(model, params, X1, X2, **kw)
 
 
