@@ -50,7 +50,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from . import _gram
+from . import _tiles as _gram
 from ._checks import as_matrix
 from .shallow import ACTIVATIONS, PARAMETERIZATIONS, activation_fn
 
@@ -345,7 +345,7 @@ def mlp_ntk(net: MLP, params, X1, X2=None, *, mesh=None, out=None,
     Exact to round-off (tested against the Jacobian contraction in float64). For ``X2=None``
     every product is symmetric: in JAX only the upper block triangle is computed and mirrored,
     and on the CPU (concrete inputs, ``n >= 512``) the products go to the host's BLAS SYRK (see
-    ``ntklib._gram.HOST_BLAS``); both give the same Gram to round-off.
+    ``ntklib._tiles.HOST_BLAS``); both give the same Gram to round-off.
 
     Args:
       net: the configuration.

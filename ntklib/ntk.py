@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import as_matrix, as_vector, check_finite, check_positive
-from ._gram import default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded, sym_gram, use_host
+from ._tiles import default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded, sym_gram, use_host
 from .mlp import MLP, mlp_ntk
 from .shallow import _ACTIVATIONS, ShallowNet, _check_inputs, _check_net, _check_params, _scales
 
@@ -400,7 +400,7 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
     (:math:`(1 + 1/4)/2` of the GEMM flops), and on the CPU with concrete inputs and
     :math:`n \\ge 512` they go to the host's BLAS SYRK (numpy's ``A @ A.T``), which computes
     one triangle; that lowers the cost to :math:`2nmd + 2n^2m + n^2 d` flops. The choice is
-    ``ntklib._gram.HOST_BLAS`` (``"auto"``, ``"always"``, ``"never"``), set from
+    ``ntklib._tiles.HOST_BLAS`` (``"auto"``, ``"always"``, ``"never"``), set from
     ``benchmarks/bench_ntk.py``'s measurements; every path gives the same Gram to round-off.
 
     Args:
