@@ -3,14 +3,18 @@
 The companion library of the course. One module per idea:
 
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
-* :mod:`ntklib.nonlinear`: GD on f(theta) and the Oymak-Soltanolkotabi constants (chapter 2).
+* :mod:`ntklib.nonlinear`: GD, SGD and Gauss-Newton on a model f(theta) (chapter 2).
+* :mod:`ntklib.os18`: the Oymak-Soltanolkotabi theorem's constants, bounds and instances (chapter 2).
 * :mod:`ntklib.shallow`: the one-hidden-layer network, its init and training (chapters 3-4).
 * :mod:`ntklib.ntk`: empirical, structured and infinite-width NTKs, linearization (chapter 4).
 * :mod:`ntklib.generalization`: information and nuisance spaces of the NTK, label noise (chapter 5).
 * :mod:`ntklib.glm`: over-parameterized generalized linear models (chapter 5).
 * :mod:`ntklib.lowrank`: low-rank matrix recovery by over-parameterized factorization (chapter 5).
-* :mod:`ntklib.data`: offline data sets (digits, diabetes, sphere, teacher, label noise).
-* :mod:`ntklib.ggn`: the Gram-Gauss-Newton method, with SGD and Adam baselines (chapter 6).
+* :mod:`ntklib.data`: offline data sets (digits, diabetes, sphere, teacher, label noise) and
+  chapter 6's benchmark problem.
+* :mod:`ntklib.ggn`: the Gram-Gauss-Newton method and its cost (chapter 6).
+* :mod:`ntklib.baselines`: GD, SGD and Adam from optax, and learning-rate tuning (chapter 6).
+* :mod:`ntklib.rates`: convergence order, residuals, time to a loss, log-slope fits.
 * :mod:`ntklib.adversarial`: attacks (FGSM, PGD) and adversarial training (chapter 7).
 * :mod:`ntklib.plotting`, :mod:`ntklib.explore`, :mod:`ntklib.claims`,
   :mod:`ntklib.config`: the course's plot style, explorers, verdict cells and size
@@ -19,6 +23,7 @@ The companion library of the course. One module per idea:
 
 from . import (
     adversarial,
+    baselines,
     claims,
     config,
     data,
@@ -30,7 +35,9 @@ from . import (
     lowrank,
     nonlinear,
     ntk,
+    os18,
     plotting,
+    rates,
     shallow,
 )
 from .claims import ClaimFailed, verdict
@@ -43,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ClaimFailed",
     "adversarial",
+    "baselines",
     "Explorer",
     "claims",
     "config",
@@ -55,8 +63,10 @@ __all__ = [
     "lowrank",
     "nonlinear",
     "ntk",
+    "os18",
     "plotting",
     "profile",
+    "rates",
     "shallow",
     "use_style",
     "verdict",

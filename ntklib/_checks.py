@@ -20,6 +20,9 @@ __all__ = [
     "check_positive",
     "check_overparameterized",
     "check_full_row_rank",
+    "check_int",
+    "check_nonnegative",
+    "float_dtype",
 ]
 
 
@@ -50,6 +53,12 @@ def as_vector(fn: str, name: str, a, size: int | None = None, *, size_name: str 
     return a
 
 
+def float_dtype(*arrays):
+    """The result dtype of ``arrays`` if it is floating, else the default float dtype."""
+    dt = jnp.result_type(*arrays)
+    return dt if jnp.issubdtype(dt, jnp.floating) else jnp.result_type(float)
+
+
 def check_finite(fn: str, name: str, a) -> None:
     """Raise if any leaf of ``a`` holds NaN or inf (only for concrete, non-traced values)."""
     for leaf in jax.tree_util.tree_leaves(a):
@@ -67,8 +76,7 @@ def check_finite(fn: str, name: str, a) -> None:
 def check_positive(fn: str, name: str, value, *, integer: bool = False) -> None:
     """Raise unless ``value`` is a finite number > 0 (an int >= 1 if ``integer``)."""
     if integer:
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{fn}: {name} must be an integer >= 1, got {value!r}.")
+        check_int(fn, name, value, 1)
         return
     v = float(value)
     if not np.isfinite(v) or v <= 0:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import jax
 
-__all__ = ["normal", "uniform"]
+__all__ = ["normal", "uniform", "numpy_rng"]
 
 
 def normal(key, shape, dtype=float) -> jax.Array:
@@ -28,3 +29,9 @@ def uniform(key, shape, dtype=float, minval=0.0, maxval=1.0) -> jax.Array:
     """``jax.random.uniform(key, shape, dtype, minval, maxval)``, drawn flat and reshaped."""
     shape = tuple(int(s) for s in shape)
     return jax.random.uniform(key, (math.prod(shape),), dtype, minval, maxval).reshape(shape)
+
+
+def numpy_rng(key) -> np.random.Generator:
+    """A NumPy generator seeded by the bits of a JAX key: deterministic in ``key`` and free of
+    the threefry kernels that jax.random compiles on first use (about 0.5 s each on a CPU)."""
+    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())

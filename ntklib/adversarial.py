@@ -24,7 +24,7 @@ Conventions. Inputs carry a leading batch axis, ``x: (n, ...)``; norms are per
 example over all the other axes. A *per-example* loss function
 ``loss_fn(x, y, *args) -> (n,)`` is what the attacks maximize; each example's loss
 must depend on that example only (no batch statistics). Models are
-``apply_fn(params, X)`` returning ``(n,)`` (squared or logistic loss) or ``(n, k)``
+``model(params, X)`` returning ``(n,)`` (squared or logistic loss) or ``(n, k)``
 logits (cross-entropy).
 
 References:
@@ -45,7 +45,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_finite, check_nonnegative, check_positive
+from ._checks import check_int, check_finite, check_nonnegative, check_positive
 
 __all__ = [
     "NORMS",
@@ -200,8 +200,8 @@ def _check_key(fn, key, needed):
 def _check_attack_args(fn, *, eps, norm, steps, step_size, restarts, random_start, key):
     _check_norm(fn, norm)
     eps = _check_eps(fn, eps)
-    check_positive(fn, "steps", steps, integer=True)
-    check_positive(fn, "restarts", restarts, integer=True)
+    check_int(fn, "steps", steps, 1)
+    check_int(fn, "restarts", restarts, 1)
     if step_size is None:
         step_size = 2.5 * eps / steps if eps > 0 else 1.0
     else:
@@ -559,20 +559,20 @@ def _correct(outputs, y, loss):
     return outputs.reshape(outputs.shape[0]) * y > 0
 
 
-def _model_loss(x, y, params, apply_fn, loss):
-    return per_example_loss(apply_fn(params, x), y, loss=loss)
+def _model_loss(x, y, params, model, loss):
+    return per_example_loss(model(params, x), y, loss=loss)
 
 
-def _check_model(fn, apply_fn, params, X, y, loss):
+def _check_model(fn, model, params, X, y, loss):
     _check_loss_name(fn, loss)
     X = _check_batch(fn, "X", X)
     n = X.shape[0]
     check_finite(fn, "params", params)
     try:
-        out = jax.eval_shape(apply_fn, params, X)
+        out = jax.eval_shape(model, params, X)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{fn}: apply_fn(params, X) failed ({type(err).__name__}: {err}); "
-                         "apply_fn must map params and X: (n, ...) to outputs.") from err
+        raise ValueError(f"{fn}: model(params, X) failed ({type(err).__name__}: {err}); "
+                         "model must map params and X: (n, ...) to outputs.") from err
     y = jnp.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"{fn}: y must have shape ({n},), one target per row of X, "
@@ -580,7 +580,7 @@ def _check_model(fn, apply_fn, params, X, y, loss):
     if loss == "cross_entropy":
         if out.ndim != 2 or out.shape[0] != n or out.shape[1] < 2:
             raise ValueError(f"{fn}: cross_entropy needs logits of shape ({n}, k >= 2) from "
-                             f"apply_fn, got {out.shape}.")
+                             f"model, got {out.shape}.")
         if not jnp.issubdtype(y.dtype, jnp.integer):
             raise ValueError(f"{fn}: cross_entropy needs integer class labels y, got dtype "
                              f"{y.dtype}; use y.astype(int).")
@@ -589,7 +589,7 @@ def _check_model(fn, apply_fn, params, X, y, loss):
         return X, y
     if out.shape not in ((n,), (n, 1)):
         raise ValueError(f"{fn}: the {loss} loss needs one output per example, shape ({n},), "
-                         f"from apply_fn, got {out.shape}.")
+                         f"from model, got {out.shape}.")
     y = y.astype(X.dtype)
     check_finite(fn, "y", y)
     if loss == "logistic" and not np.all(np.abs(np.asarray(y)) == 1):
@@ -623,11 +623,11 @@ def _project_weights(params, params0, radius):
     return shrink(params, params0)
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "loss", "norm", "attack_steps", "restarts",
+@partial(jax.jit, static_argnames=("model", "loss", "norm", "attack_steps", "restarts",
                                    "random_start", "steps", "frozen"))
-def _train_impl(apply_fn, params0, X, y, eps, attack_step_size, lr, key, lo, hi, radius, *,
+def _train_impl(model, params0, X, y, eps, attack_step_size, lr, key, lo, hi, radius, *,
                 loss, norm, attack_steps, restarts, random_start, steps, frozen):
-    loss_fn = partial(_model_loss, apply_fn=apply_fn, loss=loss)
+    loss_fn = partial(_model_loss, model=model, loss=loss)
 
     def outer(params, t):
         frozen_params = jax.lax.stop_gradient(params)
@@ -650,7 +650,7 @@ def _train_impl(apply_fn, params0, X, y, eps, attack_step_size, lr, key, lo, hi,
     return surrogate, clean, dist, final
 
 
-def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squared",
+def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared",
                          eps: float, norm: str = "linf", attack_steps: int = 10,
                          attack_step_size: float | None = None, lr: float, steps: int,
                          key=None, random_start: bool = False, restarts: int = 1,
@@ -688,7 +688,7 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
     parameters, with ``radius_scaling="none"``.
 
     Args:
-      apply_fn: ``apply_fn(params, X)`` -> ``(n,)`` outputs (squared, logistic) or
+      model: ``model(params, X)`` -> ``(n,)`` outputs (squared, logistic) or
         ``(n, k)`` logits (cross_entropy). Hashable (a module-level function, or a method
         of a hashable model), since it is a static argument.
       params0: the initial weights, any pytree; a dict with a ``"W"`` entry gets the
@@ -727,8 +727,8 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
                                              step_size=attack_step_size, restarts=restarts,
                                              random_start=random_start, key=key)
     check_positive(fn, "lr", lr)
-    check_positive(fn, "steps", steps, integer=True)
-    X, y = _check_model(fn, apply_fn, params0, X, y, loss)
+    check_int(fn, "steps", steps, 1)
+    X, y = _check_model(fn, model, params0, X, y, loss)
     lo, hi = _check_domain(fn, X, domain)
     frozen = tuple(frozen)
     if frozen and (not isinstance(params0, dict) or not set(frozen) <= set(params0)):
@@ -760,7 +760,7 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
     dtype = X.dtype
     params0 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dtype), params0)
     surrogate, clean, dist, final = _train_impl(
-        apply_fn, params0, X, y, jnp.asarray(eps, dtype), jnp.asarray(step_size, dtype),
+        model, params0, X, y, jnp.asarray(eps, dtype), jnp.asarray(step_size, dtype),
         jnp.asarray(float(lr), dtype), key, lo, hi,
         jnp.asarray(radius, dtype), loss=loss, norm=norm, attack_steps=int(attack_steps),
         restarts=int(restarts), random_start=bool(random_start), steps=int(steps),
@@ -775,15 +775,15 @@ def adversarial_training(apply_fn: Callable, params0, X, y, *, loss: str = "squa
 # ----------------------------------------------------------------------------- evaluation
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "loss", "norm", "steps", "restarts",
+@partial(jax.jit, static_argnames=("model", "loss", "norm", "steps", "restarts",
                                    "random_start"))
-def _eval_impl(apply_fn, params, X, y, eps, step_size, key, lo, hi, *, loss, norm, steps,
+def _eval_impl(model, params, X, y, eps, step_size, key, lo, hi, *, loss, norm, steps,
                restarts, random_start):
-    loss_fn = partial(_model_loss, apply_fn=apply_fn, loss=loss)
+    loss_fn = partial(_model_loss, model=model, loss=loss)
     atk = _pgd_core(loss_fn, X, y, (params,), eps, step_size, key, lo, hi, norm=norm,
                     steps=steps, restarts=restarts, random_start=random_start)
-    ok_clean = _correct(apply_fn(params, X), y, loss)
-    ok_adv = _correct(apply_fn(params, atk.x_adv), y, loss)
+    ok_clean = _correct(model(params, X), y, loss)
+    ok_adv = _correct(model(params, atk.x_adv), y, loss)
     return RobustEval(clean_loss=jnp.mean(atk.loss_clean),
                       clean_acc=jnp.mean(ok_clean.astype(X.dtype)),
                       robust_loss=jnp.mean(atk.loss_adv),
@@ -791,7 +791,7 @@ def _eval_impl(apply_fn, params, X, y, eps, step_size, key, lo, hi, *, loss, nor
                       x_adv=atk.x_adv, loss_adv=atk.loss_adv)
 
 
-def robust_eval(apply_fn: Callable, params, X, y, *, loss: str = "squared", eps: float,
+def robust_eval(model: Callable, params, X, y, *, loss: str = "squared", eps: float,
                 norm: str = "linf", steps: int = 50, restarts: int = 5, key=None,
                 step_size: float | None = None, random_start: bool = True,
                 domain=None) -> RobustEval:
@@ -812,7 +812,7 @@ def robust_eval(apply_fn: Callable, params, X, y, *, loss: str = "squared", eps:
     logistic losses (``+-1`` labels) and the argmax for cross-entropy.
 
     Args:
-      apply_fn, params, X, y, loss: as in :func:`adversarial_training`.
+      model, params, X, y, loss: as in :func:`adversarial_training`.
       eps, norm, steps, restarts, step_size, random_start, domain: the attack, as in :func:`pgd`.
       key: PRNG key, required with the default random start.
 
@@ -823,8 +823,8 @@ def robust_eval(apply_fn: Callable, params, X, y, *, loss: str = "squared", eps:
     eps, step_size, key = _check_attack_args(fn, eps=eps, norm=norm, steps=steps,
                                              step_size=step_size, restarts=restarts,
                                              random_start=random_start, key=key)
-    X, y = _check_model(fn, apply_fn, params, X, y, loss)
+    X, y = _check_model(fn, model, params, X, y, loss)
     lo, hi = _check_domain(fn, X, domain)
-    return _eval_impl(apply_fn, params, X, y, jnp.asarray(eps, X.dtype),
+    return _eval_impl(model, params, X, y, jnp.asarray(eps, X.dtype),
                       jnp.asarray(step_size, X.dtype), key, lo, hi, loss=loss, norm=norm,
                       steps=int(steps), restarts=int(restarts), random_start=bool(random_start))

@@ -4,6 +4,7 @@ r"""Small data sets for the experiments, all generated or loaded offline.
 * :func:`digits`, :func:`diabetes`: scikit-learn's bundled data sets (no download).
 * :func:`friedman1`: Friedman's (1991) generated regression benchmark, with its known noise.
 * :func:`one_hot`, :func:`corrupt_labels`: label helpers.
+* :func:`benchmark_problem`: chapter 6's regression benchmark (a wide net and a teacher).
 * :func:`shuffled_pixels`, :func:`random_pixels`, :func:`gaussian_inputs`,
   :func:`normalize_rows`: the input randomizations of Zhang et al. (2017), Fig. 1a.
 
@@ -28,7 +29,8 @@ import jax
 import jax.numpy as jnp
 
 from . import _random
-from ._checks import as_matrix, check_int as _check_int, check_nonnegative, check_positive
+from ._checks import as_matrix, check_int, check_nonnegative, check_positive
+from .shallow import ShallowNet, apply, init
 
 __all__ = [
     "Classification",
@@ -48,6 +50,8 @@ __all__ = [
     "random_pixels",
     "gaussian_inputs",
     "clusterable",
+    "Problem",
+    "benchmark_problem",
 ]
 
 
@@ -173,8 +177,8 @@ def sphere(n: int, d: int, *, key, radius: float = 1.0) -> jax.Array:
     Returns:
       ``(n, d)``.
     """
-    n = _check_int("sphere", "n", n, 1)
-    d = _check_int("sphere", "d", d, 1)
+    n = check_int("sphere", "n", n, 1)
+    d = check_int("sphere", "d", d, 1)
     check_positive("sphere", "radius", radius)
     g = _random.normal(_as_key("sphere", key), (n, d), jnp.result_type(float))
     return radius * g / jnp.linalg.norm(g, axis=1, keepdims=True)
@@ -201,8 +205,6 @@ def teacher(X, *, key, width: int = 16, activation: str = "relu", normalize: boo
     Returns:
       ``(n,)``.
     """
-    from .shallow import ShallowNet, apply, init
-
     X = as_matrix("teacher", "X", X)
     net = ShallowNet(width, activation)
     y = apply(net, init(net, X.shape[1], key=_as_key("teacher", key), dtype=X.dtype), X)
@@ -219,10 +221,10 @@ def _split(fn, n_total, n_train, n_test, key, default_test_fraction=0.2):
     if n_test is None:
         n_test = (n_total - n_train) if n_train is not None else \
             int(round(default_test_fraction * n_total))
-    n_test = _check_int(fn, "n_test", n_test, 0)
+    n_test = check_int(fn, "n_test", n_test, 0)
     if n_train is None:
         n_train = n_total - n_test
-    n_train = _check_int(fn, "n_train", n_train, 1)
+    n_train = check_int(fn, "n_train", n_train, 1)
     if n_train + n_test > n_total:
         raise ValueError(f"{fn}: n_train + n_test = {n_train + n_test} exceeds the {n_total} "
                          "available examples; ask for fewer.")
@@ -354,9 +356,9 @@ def friedman1(n_train: int, n_test: int, *, d: int = 10, noise: float = 1.0, key
       Friedman (1991), Multivariate adaptive regression splines, Annals of Statistics 19(1).
     """
     fn = "friedman1"
-    n_train = _check_int(fn, "n_train", n_train, 1)
-    n_test = _check_int(fn, "n_test", n_test, 0)
-    d = _check_int(fn, "d", d, 5)  # the function uses five features
+    n_train = check_int(fn, "n_train", n_train, 1)
+    n_test = check_int(fn, "n_test", n_test, 0)
+    d = check_int(fn, "d", d, 5)  # the function uses five features
     sigma = check_nonnegative(fn, "noise", noise, "the standard deviation of the noise")
     n = n_train + n_test
     kx, ke = jax.random.split(_as_key(fn, key))
@@ -386,7 +388,7 @@ def one_hot(y, num_classes: int | None = None) -> jax.Array:
         raise ValueError(f"one_hot: y must be a 1-D array of int labels, got shape {y.shape} "
                          f"and dtype {y.dtype}.")
     K = int(y.max()) + 1 if (num_classes is None and y.size) else num_classes
-    K = _check_int("one_hot", "num_classes", K if K is not None else 1, 1)
+    K = check_int("one_hot", "num_classes", K if K is not None else 1, 1)
     if y.size and (y.min() < 0 or y.max() >= K):
         raise ValueError(f"one_hot: labels must lie in 0..{K - 1}, got range "
                          f"{y.min()}..{y.max()}; pass the right num_classes.")
@@ -415,7 +417,7 @@ def corrupt_labels(y, fraction: float, *, key, num_classes: int) -> Corrupted:
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{fn}: y must be a 1-D array of int labels, got shape {y.shape} "
                          f"and dtype {y.dtype}.")
-    K = _check_int(fn, "num_classes", num_classes, 2)
+    K = check_int(fn, "num_classes", num_classes, 2)
     try:
         frac = float(fraction)
     except (TypeError, ValueError):
@@ -510,10 +512,10 @@ def clusterable(n: int, d: int, *, num_clusters: int, num_classes: int = 2,
       :class:`Clusterable`.
     """
     fn = "clusterable"
-    n = _check_int(fn, "n", n, 1)
-    d = _check_int(fn, "d", d, 2)
-    K = _check_int(fn, "num_clusters", num_clusters, 1)
-    C = _check_int(fn, "num_classes", num_classes, 1)
+    n = check_int(fn, "n", n, 1)
+    d = check_int(fn, "d", d, 2)
+    K = check_int(fn, "num_clusters", num_clusters, 1)
+    C = check_int(fn, "num_classes", num_classes, 1)
     if C > K:
         raise ValueError(f"{fn}: num_classes={C} exceeds num_clusters={K}, so some class would "
                          "have no points; use num_classes <= num_clusters.")
@@ -527,3 +529,51 @@ def clusterable(n: int, d: int, *, num_clusters: int, num_classes: int = 2,
     X = X / jnp.linalg.norm(X, axis=1, keepdims=True)
     return Clusterable(X=X, y=center_labels[cluster], cluster=cluster, centers=centers,
                        center_labels=center_labels)
+
+
+class Problem(NamedTuple):
+    """A regression problem for a :class:`~ntklib.shallow.ShallowNet` (see :func:`benchmark_problem`).
+
+    Attributes:
+      model: the network configuration.
+      params0: its initialization ``{"W": (m, d), "v": (m,)}``.
+      X: ``(n, d)`` inputs.
+      y: ``(n,)`` targets.
+    """
+
+    model: ShallowNet
+    params0: dict
+    X: jax.Array
+    y: jax.Array
+
+
+def benchmark_problem(*, key, n: int = 256, d: int = 16, m: int = 4096,
+                      activation: str = "softplus", train: str = "vW",
+                      v_init: str = "gaussian", dtype=None) -> Problem:
+    """The chapter's benchmark: a smooth, wide one-hidden-layer net fitting a teacher.
+
+    ``X``: ``n`` points uniform on the sphere of radius :math:`\\sqrt d`
+    (:func:`ntklib.data.sphere`, so the ``"ntk"`` net sees unit vectors); ``y``: a random
+    width-16 teacher of the same activation with unit RMS (:func:`ntklib.data.teacher`);
+    ``model``: ``ShallowNet(m, activation, "ntk", train)``. With the defaults
+    (:math:`n=256, d=16, m=4096`, softplus, :math:`p = 69632`) the NTK Gram at initialization
+    has a condition number of about :math:`5\\cdot 10^5`.
+
+    Args:
+      key: ``jax.random`` key (keyword-only); split for inputs, teacher and initialization.
+      n, d, m: sizes.
+      activation: a smooth one from :data:`ntklib.shallow.ACTIVATIONS` (softplus, tanh, ...).
+      train: ``"vW"`` or ``"W"``.
+      v_init: ``"gaussian"`` or ``"sign"`` (:math:`v_r = \\pm 1`, the setting of the
+        quadratic-rate theorem with ``train="W"``).
+      dtype: float dtype, default ``jnp.result_type(float)``.
+
+    Returns:
+      :class:`Problem`.
+    """
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    kx, ky, kw = jax.random.split(key, 3)
+    X = sphere(n, d, key=kx, radius=math.sqrt(d)).astype(dtype)
+    y = teacher(X, key=ky, activation=activation).astype(dtype)
+    net = ShallowNet(m, activation, "ntk", train, v_init=v_init)
+    return Problem(model=net, params0=net.init(d, key=kw, dtype=dtype), X=X, y=y)

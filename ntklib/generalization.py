@@ -25,7 +25,7 @@ first (Li, Soltanolkotabi and Oymak 2020).
 * :func:`fit_by_space`: the linearized residual in each space along gradient descent.
 * :func:`symmetric_init`: a one-hidden-layer initialization whose output is zero, so the
   initial residual is exactly :math:`-y`.
-* :func:`track`: gradient descent on a model ``f(theta, X, *args)`` that records its
+* :func:`track`: gradient descent on a model ``model(params, X, *args)`` that records its
   outputs on training and test inputs along the way, for one or many label vectors at once.
 * :func:`fit_fractions`: how many corrupted points a binary classifier fits with their true
   or their noisy label.
@@ -47,7 +47,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._checks import as_matrix, check_finite, check_positive
+from ._checks import as_matrix, check_finite, check_int, check_positive
+from ._flat import as_float_tree, check_args
 
 __all__ = [
     "Spectrum",
@@ -180,7 +181,7 @@ def _check_gram(fn: str, K) -> jax.Array:
 def _as_spectrum(fn: str, K_or_spectrum) -> Spectrum:
     if isinstance(K_or_spectrum, Spectrum):
         return K_or_spectrum
-    return spectrum(K_or_spectrum, _fn=fn)
+    return Spectrum(*_spectrum_impl(_check_gram(fn, K_or_spectrum)))
 
 
 def _check_labels(fn: str, name: str, y, n: int) -> jax.Array:
@@ -210,7 +211,7 @@ def _spectrum_impl(K):
     return jnp.maximum(lam[::-1], 0.0), U[:, ::-1]
 
 
-def spectrum(K, *, _fn: str = "spectrum") -> Spectrum:
+def spectrum(K) -> Spectrum:
     """Eigenvalues (descending) and eigenvectors of a symmetric PSD Gram matrix.
 
     .. math::  K = \\sum_{i=1}^n \\lambda_i u_i u_i^\\top, \\qquad \\lambda_1 \\ge \\dots \\ge \\lambda_n.
@@ -225,7 +226,7 @@ def spectrum(K, *, _fn: str = "spectrum") -> Spectrum:
     Returns:
       :class:`Spectrum`.
     """
-    return Spectrum(*_spectrum_impl(_check_gram(_fn, K)))
+    return Spectrum(*_spectrum_impl(_check_gram("spectrum", K)))
 
 
 def _coef_energy(U, y):
@@ -401,7 +402,7 @@ def symmetric_init(m: int, d: int, *, key, dtype=None) -> tuple[jax.Array, jax.A
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 2 or m % 2:
         raise ValueError(f"{fn}: m must be an even integer >= 2 (two cancelling halves), "
                          f"got {m!r}.")
-    check_positive(fn, "d", d, integer=True)
+    check_int(fn, "d", d, 1)
     if key is None:
         raise ValueError(f"{fn}: pass key=jax.random.key(seed); randomness is always explicit.")
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
@@ -441,7 +442,7 @@ def _track_impl(f, theta0, X, Y, X_test, args, lr, segments):
     return jax.vmap(one)(Y)
 
 
-def track(f: Callable, theta0, X, y, *, lr: float, steps: int, record=None, args: tuple = (),
+def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None, args: tuple = (),
           X_test=None) -> Tracked:
     """Gradient descent on :math:`\\tfrac12\\lVert f(\\theta, X) - y\\rVert^2`, recording outputs.
 
@@ -449,8 +450,8 @@ def track(f: Callable, theta0, X, y, *, lr: float, steps: int, record=None, args
 
        \\theta_{t+1} = \\theta_t - \\eta\\, J(\\theta_t)^\\top \\bigl(f(\\theta_t, X) - y\\bigr),
 
-    as :func:`ntklib.nonlinear.gd`, but the model takes its inputs separately,
-    ``f(theta, X, *args) -> (n,)``, so it can also be evaluated on held-out inputs, and at the
+    as :func:`ntklib.nonlinear.gd` (the model ``model(params, X, *args) -> (n,)``), but it is
+    also evaluated on held-out inputs, and at the
     steps in ``record`` the run stores the outputs on ``X`` and ``X_test``, the distance
     :math:`\\lVert\\theta_t - \\theta_0\\rVert` and the loss. With ``y`` of shape ``(r, n)`` it
     runs ``r`` independent trainings from the same :math:`\\theta_0` (one per label vector) in
@@ -459,9 +460,9 @@ def track(f: Callable, theta0, X, y, *, lr: float, steps: int, record=None, args
     data shapes share one compilation.
 
     Args:
-      f: model ``f(theta, X, *args) -> (n,)``, hashable (e.g.
-        :class:`ntklib.nonlinear.ShallowInW`, called ``f(W, X, v)``).
-      theta0: pytree of float arrays, the initialization.
+      model: ``model(params, X, *args) -> (n,)``, hashable (e.g.
+        :class:`ntklib.os18.ShallowInW`, called ``model(W, X, v)``).
+      params0: pytree of float arrays, the initialization.
       X: ``(n, d)`` training inputs.
       y: ``(n,)`` targets, or ``(r, n)`` for ``r`` runs.
       lr: step size :math:`\\eta > 0`.
@@ -478,20 +479,11 @@ def track(f: Callable, theta0, X, y, *, lr: float, steps: int, record=None, args
       ValueError: bad shapes or values, or a step size under which the loss blows up.
     """
     fn = "track"
-    if not callable(f):
-        raise ValueError(f"{fn}: f must be a callable f(theta, X, *args) -> (n,), got "
-                         f"{type(f).__name__}.")
-    leaves = jax.tree_util.tree_leaves(theta0)
-    if not leaves:
-        raise ValueError(f"{fn}: theta0 has no array leaves; pass the model's parameters.")
-    theta0 = jax.tree_util.tree_map(
-        lambda a: jnp.asarray(a) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
-        else jnp.asarray(a, jnp.result_type(float)), theta0)
-    check_finite(fn, "theta0", theta0)
-    if not isinstance(args, tuple):
-        raise ValueError(f"{fn}: args must be a tuple of extra data arguments, e.g. args=(v,), "
-                         f"got {type(args).__name__}.")
-    check_finite(fn, "args", args)
+    if not callable(model):
+        raise ValueError(f"{fn}: model must be a callable model(params, X, *args) -> (n,), got "
+                         f"{type(model).__name__}.")
+    f, theta0 = model, as_float_tree(fn, "params0", params0)
+    args = check_args(fn, args)
     X = as_matrix(fn, "X", X)
     n = X.shape[0]
     Y = jnp.asarray(y)
@@ -505,9 +497,7 @@ def track(f: Callable, theta0, X, y, *, lr: float, steps: int, record=None, args
             raise ValueError(f"{fn}: X_test has {X_test.shape[1]} features but X has "
                              f"{X.shape[1]}; pass held-out inputs like the training ones.")
     check_positive(fn, "lr", lr)
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"{fn}: steps must be an integer >= 0, got {steps!r}.")
-    steps = int(steps)
+    steps = check_int(fn, "steps", steps, 0)
     rec = np.arange(steps + 1) if record is None else np.asarray(record)
     if rec.ndim != 1 or rec.size == 0 or not np.issubdtype(rec.dtype, np.integer) \
             or rec[0] < 0 or rec[-1] > steps or np.any(np.diff(rec) <= 0):
@@ -516,10 +506,10 @@ def track(f: Callable, theta0, X, y, *, lr: float, steps: int, record=None, args
     try:
         out = jax.eval_shape(lambda t, A, a: f(t, A, *a), theta0, X, args)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{fn}: calling f(theta0, X, *args) failed ({err}); check the shapes "
-                         "of theta0, X and args.") from err
+        raise ValueError(f"{fn}: calling model(params0, X, *args) failed ({err}); check the shapes "
+                         "of params0, X and args.") from err
     if not hasattr(out, "shape") or tuple(out.shape) != (n,):
-        raise ValueError(f"{fn}: f(theta0, X, *args) must return shape (n,)=({n},), got "
+        raise ValueError(f"{fn}: model(params0, X, *args) must return shape (n,)=({n},), got "
                          f"{getattr(out, 'shape', type(out).__name__)}.")
     dtype = ravel_pytree(theta0)[0].dtype
     single = Y.ndim == 1

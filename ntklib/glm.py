@@ -41,7 +41,9 @@ import jax
 import jax.numpy as jnp
 
 from . import linear, nonlinear
-from ._checks import as_matrix, as_vector, check_full_row_rank, check_overparameterized, check_positive
+from ._random import numpy_rng
+from .os18 import AnalyticBounds, Instance
+from ._checks import check_int, as_matrix, as_vector, check_full_row_rank, check_overparameterized, check_positive
 
 __all__ = [
     "Link",
@@ -168,8 +170,8 @@ class GLM:
        f(\\theta)_i = \\phi(x_i^\\top\\theta), \\qquad
        J(\\theta) = \\mathrm{diag}(\\phi'(X\\theta))\\, X .
 
-    Call as ``GLM("tanh")(theta, X)``; ``theta`` ``(p,)`` is the parameter and ``(X,)`` goes in
-    ``args`` of :func:`ntklib.nonlinear.gd` or :func:`ntklib.nonlinear.os18_constants`. A frozen
+    Call as ``GLM("tanh")(theta, X)``, the model convention ``model(params, X)`` of
+    :func:`ntklib.nonlinear.gd` and :func:`ntklib.os18.os18_constants`. A frozen
     dataclass: two ``GLM("tanh")`` are equal and share one compiled function.
 
     Args:
@@ -184,7 +186,7 @@ class GLM:
     def __call__(self, theta, X):
         return LINKS[self.link].fn(X @ theta)
 
-    def bounds(self, X) -> nonlinear.AnalyticBounds:
+    def bounds(self, X) -> AnalyticBounds:
         """Analytic bounds on :math:`\\beta` and :math:`L`, valid for every theta.
 
         .. math::
@@ -205,7 +207,7 @@ class GLM:
         Xn = np.asarray(as_matrix("GLM.bounds", "X", X), np.float64)
         op = float(np.linalg.norm(Xn, 2))
         xi = float(np.max(np.linalg.norm(Xn, axis=1)))
-        return nonlinear.AnalyticBounds(beta_upper=lk.dphi_sup * op, L_upper=lk.ddphi_sup * op * xi)
+        return AnalyticBounds(beta_upper=lk.dphi_sup * op, L_upper=lk.ddphi_sup * op * xi)
 
 
 # --------------------------------------------------------------------------------------
@@ -393,7 +395,7 @@ class GLMGuarantee(NamedTuple):
         return np.asarray(residual_norms, np.float64) / (self.gamma * self.sigma_min)
 
 
-def guarantee(X, y, theta0, *, link: str = "leaky_softplus", eta: float | None = None) -> GLMGuarantee:
+def guarantee(X, y, theta0, *, link: str = "leaky_softplus", lr: float | None = None) -> GLMGuarantee:
     """The constants of the global GLM theorem for a strongly monotone link.
 
     For :math:`0 < \\gamma \\le \\phi' \\le \\Gamma`, :math:`|\\phi''| \\le M`, ``X`` of full row
@@ -422,20 +424,20 @@ def guarantee(X, y, theta0, *, link: str = "leaky_softplus", eta: float | None =
       y: ``(n,)``.
       theta0: ``(p,)``.
       link: a key of :data:`LINKS` with ``dphi_inf > 0`` (``"leaky_softplus"``, ``"identity"``).
-      eta: the step size; default ``eta_max``. Must be ``<= eta_max``.
+      lr: the step size :math:`\\eta`; default ``eta_max``. Must be ``<= eta_max``.
 
     Returns:
       :class:`GLMGuarantee`.
 
     Raises:
-      ValueError: a link with :math:`\\inf\\phi' = 0`, ``eta > 1/ell``, or bad inputs.
+      ValueError: a link with :math:`\\inf\\phi' = 0`, ``lr > 1/ell``, or bad inputs.
     """
     fn = "guarantee"
     lk = _link(fn, link)
     if not lk.dphi_inf > 0:
         raise ValueError(f"{fn}: the {lk.name} link has inf phi' = 0, so the global theorem does not "
                          "apply; use a strongly monotone link such as 'leaky_softplus', or chapter 2's "
-                         "local constants via ntklib.nonlinear.os18_constants(GLM(link), ...).")
+                         "local constants via ntklib.os18.os18_constants(GLM(link), ...).")
     theta_star = closest_minimizer(X, y, theta0, link=lk.name)
     X, y, theta0 = _check_problem(fn, X, y, theta0)
     Xn = np.asarray(X, np.float64)
@@ -444,12 +446,11 @@ def guarantee(X, y, theta0, *, link: str = "leaky_softplus", eta: float | None =
     r0 = float(np.linalg.norm(np.asarray(lk.fn(X @ theta0) - y, np.float64)))
     ell = smax**2 * (lk.dphi_sup**2 + 2.0 * lk.ddphi_sup * r0)
     eta_max = 1.0 / ell
-    if eta is None:
-        eta = eta_max
-    check_positive(fn, "eta", eta)
+    eta = eta_max if lr is None else lr
+    check_positive(fn, "lr", eta)
     if float(eta) > eta_max * (1 + 1e-12):
-        raise ValueError(f"{fn}: eta={float(eta):.4g} exceeds 1/ell = {eta_max:.4g}, the largest step "
-                         "the theorem covers; pass a smaller eta or leave it out.")
+        raise ValueError(f"{fn}: lr={float(eta):.4g} exceeds 1/ell = {eta_max:.4g}, the largest step "
+                         "the theorem covers; pass a smaller lr or leave it out.")
     g, G = lk.dphi_inf, lk.dphi_sup
     dist_star = float(np.linalg.norm(np.asarray(theta_star, np.float64) - np.asarray(theta0, np.float64)))
     kappa = G * smax / (g * smin)
@@ -461,7 +462,7 @@ def guarantee(X, y, theta0, *, link: str = "leaky_softplus", eta: float | None =
     )
 
 
-def gd(X, y, theta0, eta: float, steps: int, *, link: str = "leaky_softplus",
+def gd(X, y, theta0, *, lr: float, steps: int, link: str = "leaky_softplus",
        keep_params: bool | None = None) -> nonlinear.NonlinearGD:
     """Gradient descent on :math:`\\tfrac12\\lVert\\phi(X\\theta) - y\\rVert^2`, the whole trajectory.
 
@@ -477,7 +478,7 @@ def gd(X, y, theta0, eta: float, steps: int, *, link: str = "leaky_softplus",
       X: ``(n, p)``, ``n <= p``, rank ``n``.
       y: ``(n,)`` targets inside the range of the link.
       theta0: ``(p,)``.
-      eta: step size ``> 0`` (e.g. :func:`guarantee`'s ``eta_max``).
+      lr: step size :math:`\\eta > 0` (e.g. :func:`guarantee`'s ``eta_max``).
       steps: number of steps ``>= 0``.
       link: a key of :data:`LINKS`.
       keep_params: keep the iterates (see :func:`ntklib.nonlinear.gd`).
@@ -486,15 +487,14 @@ def gd(X, y, theta0, eta: float, steps: int, *, link: str = "leaky_softplus",
       :class:`ntklib.nonlinear.NonlinearGD`.
     """
     lk = _link("gd", link)
-    check_positive("gd", "eta", eta)
-    theta_star = closest_minimizer(X, y, theta0, link=lk.name)
-    X, y, theta0 = _check_problem("gd", X, y, theta0)
-    return nonlinear.gd(GLM(lk.name), theta0, y, eta, steps, args=(X,), theta_star=theta_star,
+    check_positive("gd", "lr", lr)
+    theta_star = closest_minimizer(X, y, theta0, link=lk.name)  # validates X, y and theta0
+    return nonlinear.gd(GLM(lk.name), theta0, X, y, lr=lr, steps=steps, theta_star=theta_star,
                         keep_params=keep_params)
 
 
 def instance(*, key, n: int = 20, p: int = 400, link: str = "leaky_softplus",
-             shift: float = 1.0) -> nonlinear.Instance:
+             shift: float = 1.0) -> Instance:
     """A GLM instance with a known closest minimizer at a chosen distance.
 
     ``X`` has unit-norm Gaussian rows ``(n, p)`` and :math:`\\theta_0 \\sim N(0, I_p)` (so
@@ -511,16 +511,17 @@ def instance(*, key, n: int = 20, p: int = 400, link: str = "leaky_softplus",
       shift: ``> 0``, the distance :math:`\\lVert X\\theta^\\star - X\\theta_0\\rVert`.
 
     Returns:
-      :class:`ntklib.nonlinear.Instance` with ``apply=GLM(link)``, ``args=(X,)`` and analytic bounds.
+      :class:`ntklib.os18.Instance` with ``model=GLM(link)``, no further ``args``, and analytic
+      bounds.
     """
     fn = "instance"
     lk = _link(fn, link)
-    check_positive(fn, "n", n, integer=True)
-    check_positive(fn, "p", p, integer=True)
+    check_int(fn, "n", n, 1)
+    check_int(fn, "p", p, 1)
     check_overparameterized(fn, n, p)
     check_positive(fn, "shift", shift)
     dtype = jnp.result_type(float)
-    rng = nonlinear._np_rng(key)
+    rng = numpy_rng(key)
     X = rng.standard_normal((n, p))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     theta0 = rng.standard_normal(p)
@@ -529,6 +530,6 @@ def instance(*, key, n: int = 20, p: int = 400, link: str = "leaky_softplus",
     X, theta0 = jnp.asarray(X, dtype), jnp.asarray(theta0, dtype)
     y = lk.fn(jnp.asarray(z_star, dtype))
     model = GLM(lk.name)
-    return nonlinear.Instance(name=f"GLM with {lk.name} link, n={n}, p={p}, shift={shift:g}",
-                              apply=model, args=(X,), theta0=theta0, y=y, bounds=model.bounds(X),
-                              config=dict(n=n, p=p, link=lk.name, shift=shift))
+    return Instance(name=f"GLM with {lk.name} link, n={n}, p={p}, shift={shift:g}",
+                    model=model, params0=theta0, X=X, y=y, args=(), bounds=model.bounds(X),
+                    config=dict(n=n, p=p, link=lk.name, shift=shift))

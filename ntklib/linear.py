@@ -28,7 +28,9 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 from . import _random
-from ._checks import as_matrix, as_vector, check_full_row_rank, check_overparameterized
+from . import _activations
+from ._checks import (as_matrix, as_vector, check_full_row_rank, check_int, check_overparameterized,
+                      check_positive)
 
 __all__ = [
     "LinearGD",
@@ -111,8 +113,20 @@ def _singular_values(X) -> np.ndarray:
     return s[s > tol]
 
 
-def loss(X, y, theta) -> jax.Array:
-    """:math:`L(\\theta) = \\tfrac12\\lVert X\\theta - y\\rVert^2`; ``theta`` may be ``(p,)`` or ``(T, p)``."""
+def loss(theta, X, y) -> jax.Array:
+    r""":math:`L(\theta) = \tfrac12\lVert X\theta - y\rVert^2`.
+
+    Args:
+      theta: ``(p,)``, or ``(T, p)`` for a whole trajectory.
+      X: ``(n, p)``.
+      y: ``(n,)``.
+
+    Returns:
+      A scalar, or ``(T,)``.
+
+    >>> float(loss(np.ones(2), np.eye(2), np.zeros(2)))
+    1.0
+    """
     r = jnp.asarray(theta) @ jnp.asarray(X).T - jnp.asarray(y)
     return 0.5 * jnp.sum(r * r, axis=-1)
 
@@ -138,7 +152,7 @@ def step_sizes(X) -> StepSizes:
                      optimal=2.0 / (smax**2 + smin**2), sigma_max=smax, sigma_min=smin)
 
 
-def linear_rate(X, eta: float) -> float:
+def linear_rate(X, *, lr: float) -> float:
     """Contraction factor of the error per GD step: :math:`\\rho = \\max_i |1 - \\eta\\sigma_i^2|`.
 
     Over the nonzero singular values :math:`\\sigma_i` of X. The residual and
@@ -146,10 +160,10 @@ def linear_rate(X, eta: float) -> float:
     :math:`L(\\theta_t) - L^\\star \\le \\rho^{2t}(L(\\theta_0) - L^\\star)`.
     """
     s = _singular_values(as_matrix("linear_rate", "X", X))
-    return float(np.max(np.abs(1.0 - float(eta) * s**2)))
+    return float(np.max(np.abs(1.0 - float(lr) * s**2)))
 
 
-def predicted_losses(X, y, theta0, eta: float, steps: int) -> np.ndarray:
+def predicted_losses(X, y, theta0, *, lr: float, steps: int) -> np.ndarray:
     """Exact GD losses from the SVD, :math:`L_t = L^\\star + \\tfrac12\\sum_i (1-\\eta\\sigma_i^2)^{2t} (u_i^\\top r_0)^2`.
 
     An independent closed form for the trajectory of :func:`gd` (NumPy, float64).
@@ -164,7 +178,7 @@ def predicted_losses(X, y, theta0, eta: float, steps: int) -> np.ndarray:
     r_perp = r0 - U @ c  # the part of r0 outside range(X) never moves (zero for rank n)
     floor = 0.5 * (r_perp @ r_perp) if U.shape[1] < X.shape[0] else 0.0
     t = np.arange(steps + 1)[:, None]
-    return floor + 0.5 * np.sum(((1.0 - eta * s**2) ** (2 * t)) * c**2, axis=1)
+    return floor + 0.5 * np.sum(((1.0 - lr * s**2) ** (2 * t)) * c**2, axis=1)
 
 
 @partial(jax.jit, static_argnames=("steps",))
@@ -175,10 +189,10 @@ def _gd_impl(X, y, theta0, eta, steps):
 
     _, thetas = jax.lax.scan(body, theta0, None, length=steps)
     thetas = jnp.concatenate([theta0[None], thetas], axis=0)
-    return LinearGD(thetas=thetas, losses=loss(X, y, thetas))
+    return LinearGD(thetas=thetas, losses=loss(thetas, X, y))
 
 
-def gd(X, y, theta0, eta: float, steps: int) -> LinearGD:
+def gd(X, y, theta0, *, lr: float, steps: int) -> LinearGD:
     """Gradient descent on :math:`\\tfrac12\\lVert X\\theta - y\\rVert^2`, the whole trajectory.
 
     .. math::
@@ -192,7 +206,7 @@ def gd(X, y, theta0, eta: float, steps: int) -> LinearGD:
       X: ``(n, p)`` features.
       y: ``(n,)`` targets.
       theta0: ``(p,)`` initialization.
-      eta: step size, ``0 < eta < 2 / sigma_max(X)**2`` (see :func:`step_sizes`).
+      lr: step size :math:`\\eta`, ``0 < lr < 2 / sigma_max(X)**2`` (see :func:`step_sizes`).
       steps: number of GD steps, ``>= 0``.
 
     Returns:
@@ -202,26 +216,24 @@ def gd(X, y, theta0, eta: float, steps: int) -> LinearGD:
       ValueError: bad shapes, non-finite inputs, or a step size outside the convergent
         range (GD would diverge to inf/NaN).
 
-    >>> X = np.array([[1.0, 1.0]]); out = gd(X, np.array([2.0]), np.zeros(2), 0.25, 20)
+    >>> X = np.array([[1.0, 1.0]]); out = gd(X, np.array([2.0]), np.zeros(2), lr=0.25, steps=20)
     >>> np.round(np.asarray(out.thetas[-1]), 4).tolist()
     [1.0, 1.0]
     """
     X, y, theta0 = _check_problem("gd", X, y, theta0)
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"gd: steps must be an integer >= 0, got {steps!r}.")
-    eta_f = float(eta)
-    if not np.isfinite(eta_f) or eta_f <= 0:
-        raise ValueError(f"gd: eta must be a finite number > 0, got {eta!r}.")
+    steps = check_int("gd", "steps", steps, 0)
+    check_positive("gd", "lr", lr)
+    eta_f = float(lr)
     sizes = step_sizes(X)
     if eta_f >= sizes.max:
         raise ValueError(
-            f"gd: eta={eta_f:.4g} >= 2/sigma_max(X)^2 = {sizes.max:.4g}, so GD diverges "
-            f"(or oscillates forever); use 0 < eta < {sizes.max:.4g}, e.g. "
-            f"eta = 1/sigma_max^2 = {sizes.monotone:.4g}."
+            f"gd: lr={eta_f:.4g} >= 2/sigma_max(X)^2 = {sizes.max:.4g}, so GD diverges "
+            f"(or oscillates forever); use 0 < lr < {sizes.max:.4g}, e.g. "
+            f"lr = 1/sigma_max^2 = {sizes.monotone:.4g}."
         )
     dtype = jnp.result_type(X, y, theta0)
     return _gd_impl(X.astype(dtype), y.astype(dtype), theta0.astype(dtype),
-                    jnp.asarray(eta_f, dtype), int(steps))
+                    jnp.asarray(eta_f, dtype), steps)
 
 
 @jax.jit
@@ -258,7 +270,8 @@ def closest_solution(X, y, theta0) -> jax.Array:
       ValueError: if ``n > p`` or ``X`` is rank deficient (then no exact solution need
         exist), or on bad shapes or non-finite values.
 
-    >>> closest_solution(np.array([[1.0, 1.0]]), np.array([2.0]), np.array([3.0, 1.0])).tolist()
+    >>> theta = closest_solution(np.array([[1.0, 1.0]]), np.array([2.0]), np.array([3.0, 1.0]))
+    >>> [round(float(t), 5) + 0.0 for t in theta]
     [2.0, 0.0]
     """
     X, y, theta0 = _check_problem("closest_solution", X, y, theta0)
@@ -341,7 +354,7 @@ def random_features(inputs, p: int, *, key, activation: str = "relu") -> jax.Arr
       inputs: ``(n, d)`` data, e.g. images flattened to rows.
       p: number of features (parameters), ``>= 1``.
       key: ``jax.random`` key for ``W``.
-      activation: ``"relu"`` or ``"tanh"``.
+      activation: a name in :data:`ntklib.shallow.ACTIVATIONS` (``"relu"``, ``"tanh"``, ...).
 
     Returns:
       ``(n, p)`` feature matrix.
@@ -350,11 +363,7 @@ def random_features(inputs, p: int, *, key, activation: str = "relu") -> jax.Arr
       Rahimi and Recht (2007), Random features for large-scale kernel machines.
     """
     A = as_matrix("random_features", "inputs", inputs)
-    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 1:
-        raise ValueError(f"random_features: p must be an integer >= 1, got {p!r}.")
-    acts = {"relu": jax.nn.relu, "tanh": jnp.tanh}
-    if activation not in acts:
-        raise ValueError(f"random_features: unknown activation {activation!r}; use one of "
-                         f"{', '.join(acts)}.")
-    W = _random.normal(key, (int(p), A.shape[1]), A.dtype)
-    return acts[activation](A @ W.T) / jnp.sqrt(jnp.asarray(p, A.dtype))
+    p = check_int("random_features", "p", p, 1)
+    phi = _activations.get("random_features", activation)
+    W = _random.normal(key, (p, A.shape[1]), A.dtype)
+    return phi(A @ W.T) / jnp.sqrt(jnp.asarray(p, A.dtype))

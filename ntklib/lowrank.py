@@ -37,8 +37,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, as_vector, check_finite, check_positive
-from .nonlinear import _np_rng
+from ._checks import check_int, as_matrix, as_vector, check_finite, check_positive
+from ._random import numpy_rng
 
 __all__ = [
     "gaussian_measurements",
@@ -143,14 +143,14 @@ def gaussian_measurements(m: int, d: int, *, key, pad_to: int | None = None, dty
       ``(m, d, d)``, or ``(pad_to, d, d)``.
     """
     fn = "gaussian_measurements"
-    check_positive(fn, "m", m, integer=True)
-    check_positive(fn, "d", d, integer=True)
+    check_int(fn, "m", m, 1)
+    check_int(fn, "d", d, 1)
     total = m if pad_to is None else pad_to
     if pad_to is not None:
-        check_positive(fn, "pad_to", pad_to, integer=True)
+        check_int(fn, "pad_to", pad_to, 1)
         if pad_to < m:
             raise ValueError(f"{fn}: pad_to={pad_to} is smaller than m={m}; pad to at least m rows.")
-    G = _np_rng(key).standard_normal((m, d, d)) / np.sqrt(m)
+    G = numpy_rng(key).standard_normal((m, d, d)) / np.sqrt(m)
     if total > m:
         G = np.concatenate([G, np.zeros((total - m, d, d))], axis=0)
     return jnp.asarray(G, dtype or jnp.result_type(float))
@@ -230,14 +230,14 @@ def planted(d: int, r: int, *, key, condition: float = 1.0, dtype=None) -> jax.A
       ``(d, d)``.
     """
     fn = "planted"
-    check_positive(fn, "d", d, integer=True)
-    check_positive(fn, "r", r, integer=True)
+    check_int(fn, "d", d, 1)
+    check_int(fn, "r", r, 1)
     if r > d:
         raise ValueError(f"planted: rank r={r} exceeds the dimension d={d}; use r <= d.")
     check_positive(fn, "condition", condition)
     if float(condition) < 1.0:
         raise ValueError(f"planted: condition must be >= 1 (it is lambda_1 / lambda_r), got {condition!r}.")
-    rng = _np_rng(key)
+    rng = numpy_rng(key)
     V, _ = np.linalg.qr(rng.standard_normal((d, r)))
     lam = np.linspace(1.0, 1.0 / float(condition), r)
     X = (V * lam) @ V.T
@@ -262,13 +262,13 @@ def small_init(d: int, k: int, scale: float, *, key, dtype=None) -> jax.Array:
       ``(d, k)``.
     """
     fn = "small_init"
-    check_positive(fn, "d", d, integer=True)
-    check_positive(fn, "k", k, integer=True)
+    check_int(fn, "d", d, 1)
+    check_int(fn, "k", k, 1)
     check_positive(fn, "scale", scale)
     if k > d:
         raise ValueError(f"small_init: k={k} > d={d} columns cannot be orthonormal; use k <= d "
                          "(k = d already makes U U^T range over every PSD matrix).")
-    B, _ = np.linalg.qr(_np_rng(key).standard_normal((d, k)))
+    B, _ = np.linalg.qr(numpy_rng(key).standard_normal((d, k)))
     return jnp.asarray(float(scale) * B, dtype or jnp.result_type(float))
 
 
@@ -277,8 +277,8 @@ def degrees_of_freedom(d: int, r: int) -> int:
 
     Fewer measurements than this cannot determine a generic rank-``r`` PSD matrix.
     """
-    check_positive("degrees_of_freedom", "d", d, integer=True)
-    check_positive("degrees_of_freedom", "r", r, integer=True)
+    check_int("degrees_of_freedom", "d", d, 1)
+    check_int("degrees_of_freedom", "r", r, 1)
     if r > d:
         raise ValueError(f"degrees_of_freedom: rank r={r} exceeds the dimension d={d}; use r <= d.")
     return d * r - r * (r - 1) // 2
@@ -468,7 +468,7 @@ def _gd_impl(A, y, U0, eta, X_star, steps, has_star):
                      path_length=hist["path"], eigenvalues=hist["eig"], U=U)
 
 
-def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
+def gd(A, y, U0, *, lr: float, steps: int, X_star=None) -> LowRankGD:
     """Gradient descent on the factorized loss, the whole trajectory in one compiled scan.
 
     .. math::
@@ -482,7 +482,7 @@ def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
       A: ``(m, d, d)`` measurement matrices.
       y: ``(m,)`` measurements, e.g. ``measure(A, X_star)``.
       U0: ``(d, k)`` initialization, e.g. :func:`small_init`.
-      eta: step size ``> 0`` (about ``0.1 / ||X_star||`` for near-isometric ``A``).
+      lr: step size :math:`\\eta > 0` (about ``0.1 / ||X_star||`` for near-isometric ``A``).
       steps: number of steps, ``>= 0``.
       X_star: optional ``(d, d)`` PSD ground truth of rank ``r <= k``, to record recovery errors.
 
@@ -490,14 +490,13 @@ def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
       :class:`LowRankGD`.
 
     Raises:
-      ValueError: mismatched shapes, non-finite values, ``eta <= 0``, ``k < rank(X_star)``, or a
+      ValueError: mismatched shapes, non-finite values, ``lr <= 0``, ``k < rank(X_star)``, or a
         step size under which the loss blows up.
     """
     fn = "gd"
     A, y, U0 = _check_problem(fn, A, y, U0, "U0")
-    check_positive(fn, "eta", eta)
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"gd: steps must be an integer >= 0, got {steps!r}.")
+    check_positive(fn, "lr", lr)
+    steps = check_int(fn, "steps", steps, 0)
     d = A.shape[1]
     has_star = X_star is not None
     if has_star:
@@ -508,10 +507,10 @@ def gd(A, y, U0, eta: float, steps: int, *, X_star=None) -> LowRankGD:
         X_star = X_star.astype(U0.dtype)
     else:
         X_star = jnp.zeros((d, d), U0.dtype)
-    out = _gd_impl(A, y, U0, jnp.asarray(float(eta), U0.dtype), X_star, int(steps), has_star)
+    out = _gd_impl(A, y, U0, jnp.asarray(float(lr), U0.dtype), X_star, steps, has_star)
     losses = np.asarray(out.losses)
     if not np.all(np.isfinite(losses)) or losses.max() > 1e6 * max(losses[0], 1.0):
-        raise ValueError(f"gd: the loss blew up with eta={float(eta):.4g} (from {losses[0]:.3g} to "
+        raise ValueError(f"gd: the loss blew up with lr={float(lr):.4g} (from {losses[0]:.3g} to "
                          f"{np.nanmax(np.where(np.isfinite(losses), losses, np.nan)) if np.isfinite(losses).any() else float('nan'):.3g} "
-                         "or non-finite); use a smaller step, e.g. eta = 0.1 / ||X_star||.")
+                         "or non-finite); use a smaller step, e.g. lr = 0.1 / ||X_star||.")
     return out

@@ -54,7 +54,7 @@ from . import _tiles as _gram
 from ._checks import as_matrix
 from .shallow import ACTIVATIONS, PARAMETERIZATIONS, activation_fn
 
-__all__ = ["MLP", "init", "apply", "mlp_ntk", "mlp_gram_flops"]
+__all__ = ["MLP", "as_mlp", "init", "apply", "mlp_ntk", "mlp_gram_flops"]
 
 
 class _MLPFields(NamedTuple):
@@ -139,6 +139,19 @@ class MLP(_MLPFields):
         """Number of parameters :math:`p = \\sum_l n_l (n_{l-1} + [\\text{bias}])`."""
         dims = (int(d),) + self.widths + (1,)
         return sum(o * (i + int(self.bias)) for i, o in zip(dims[:-1], dims[1:]))
+
+
+def as_mlp(model):
+    """The :class:`MLP` behind ``model`` (the net itself or its bound ``apply``), else ``None``.
+
+    :func:`ntklib.ntk.gram` and GGN use it to send MLPs to :func:`mlp_ntk`.
+    """
+    if isinstance(model, MLP):
+        return model
+    owner = getattr(model, "__self__", None)
+    if isinstance(owner, MLP) and getattr(model, "__func__", None) is MLP.apply:
+        return owner
+    return None
 
 
 def _check_net(fn, net):

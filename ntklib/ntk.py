@@ -32,7 +32,6 @@ References:
 from __future__ import annotations
 
 import math
-import sys
 from functools import partial
 from typing import Callable, NamedTuple
 
@@ -40,10 +39,16 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, as_vector, check_finite, check_positive
-from ._tiles import default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded, sym_gram, use_host
-from .mlp import MLP, mlp_ntk
-from .shallow import _ACTIVATIONS, ShallowNet, _check_inputs, _check_net, _check_params, _scales
+from . import _gram
+from ._tiles import (default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded,
+                     use_host)
+from .mlp import as_mlp, mlp_ntk
+from ._checks import as_matrix, as_vector, check_finite, check_int, check_positive, float_dtype
+from ._net import check_inputs, check_net, check_params, structured_gram
+from .shallow import ShallowNet, activation_fn
+
+#: ``progress=None`` shows a bar when there are at least this many block pairs (on a TTY).
+PROGRESS_MIN_BLOCKS = _gram.PROGRESS_MIN_BLOCKS
 
 __all__ = [
     "empirical_ntk",
@@ -60,8 +65,6 @@ __all__ = [
     "lazy_scale",
 ]
 
-#: ``progress=None`` shows a bar when there are at least this many block pairs (on a TTY).
-PROGRESS_MIN_BLOCKS = 16
 
 
 # --------------------------------------------------------------------------- helpers
@@ -78,110 +81,38 @@ def _check_pair(fn: str, X1, X2):
     return X1, X2
 
 
-def _float_dtype(*arrays):
-    dt = jnp.result_type(*arrays)
-    return dt if jnp.issubdtype(dt, jnp.floating) else jnp.result_type(float)
-
-
 # --------------------------------------------------------------------------- empirical NTK
 
 
-def _per_example_grads(apply_fn, params, Xb):
-    """Pytree of per-example gradients, each leaf ``(b, *leaf.shape)``."""
-    g = jax.grad(lambda p, x: apply_fn(p, x[None])[0])
-    return jax.vmap(g, in_axes=(None, 0))(params, Xb)
+def _emp_rows(model, b2, n2, params, Xr, Xc):
+    """Rows ``Xr`` against all of ``Xc`` (padded to a multiple of ``b2``), traceable: one
+    device's row block in the sharded Gram."""
+    grads = jax.vmap(jax.grad(lambda p, x: model(p, x[None])[0]), in_axes=(None, 0))
 
+    def contract(J1, J2):
+        return sum(a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T
+                   for a, b in zip(jax.tree_util.tree_leaves(J1), jax.tree_util.tree_leaves(J2)))
 
-#: Floats per operand slice in :func:`_chunked_gram` (16 MiB in float32). Contracting a whole
-#: ``(b, p)`` block at once makes XLA:CPU's matmul pack about half an operand (measured: 0.25
-#: GiB extra for a 0.5 GiB block); chunks keep that workspace small.
-CHUNK_FLOATS = 1 << 22
-
-
-def _chunked_gram(a, c):
-    """``a @ c.T`` for ``a: (b1, P)``, ``c: (b2, P)``, accumulated over column chunks."""
-    b1, P = a.shape
-    chunk = max(1, CHUNK_FLOATS // max(b1, c.shape[0], 1))
-    nch = P // chunk if P >= 2 * chunk else 0
-    out = jnp.zeros((b1, c.shape[0]), jnp.result_type(a, c))
-    if nch:
-        def body(k, acc):
-            s = k * chunk
-            ak = jax.lax.dynamic_slice_in_dim(a, s, chunk, 1)
-            ck = jax.lax.dynamic_slice_in_dim(c, s, chunk, 1)
-            return acc + ak @ ck.T
-
-        out = jax.lax.fori_loop(0, nch, body, out)
-    rest = nch * chunk
-    if rest < P:
-        out = out + a[:, rest:] @ c[:, rest:].T
-    return out
-
-
-def _contract(J1, J2):
-    """sum over leaves of J1_leaf J2_leaf^T, ``(b1, b2)``."""
-    l1, l2 = jax.tree_util.tree_leaves(J1), jax.tree_util.tree_leaves(J2)
-    out = None
-    for a, b in zip(l1, l2):
-        blk = _chunked_gram(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1))
-        out = blk if out is None else out + blk
-    return out
-
-
-@partial(jax.jit, static_argnames=("apply_fn",))
-def _jac_block(apply_fn, params, Xb):
-    return _per_example_grads(apply_fn, params, Xb)
-
-
-@partial(jax.jit, static_argnames=("apply_fn",))
-def _jac_contract_block(apply_fn, params, J1, Xb):
-    return _contract(J1, _per_example_grads(apply_fn, params, Xb))
-
-
-@jax.jit
-def _self_contract(J1):
-    return _contract(J1, J1)
-
-
-@partial(jax.jit, donate_argnums=(0,))
-def _place(K, blk, i0, j0):
-    return jax.lax.dynamic_update_slice(K, blk, (i0, j0))
-
-
-def _blocks(n: int, block_size: int):
-    """Equal-size blocks of at most ``block_size`` rows covering ``range(n)`` (last one padded)."""
-    nb = -(-n // block_size)
-    b = -(-n // nb)  # <= block_size, and the padding is < nb rows
-    return b, [(k * b, min(n, (k + 1) * b)) for k in range(nb)]
-
-
-def _padded(X, b, blocks):
-    """``X`` padded by repeating its last row to ``len(blocks) * b`` rows."""
-    extra = len(blocks) * b - X.shape[0]
-    if extra == 0:
-        return X
-    return jnp.concatenate([X, jnp.broadcast_to(X[-1:], (extra, X.shape[1]))], axis=0)
-
-
-def _show_progress(progress, n_pairs: int) -> bool:
-    if progress is None:
-        try:
-            tty = sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            tty = False
-        return n_pairs >= PROGRESS_MIN_BLOCKS and tty
-    return bool(progress)
-
-
-def _emp_rows(apply_fn, b2, n2, params, Xr, Xc):
-    """Rows ``Xr`` against all of ``Xc`` (padded to a multiple of ``b2``), traceable."""
-    J1 = _per_example_grads(apply_fn, params, Xr)
+    J1 = grads(params, Xr)
     Xcb = Xc.reshape(-1, b2, Xc.shape[1])
-    blk = jax.lax.map(lambda xb: _contract(J1, _per_example_grads(apply_fn, params, xb)), Xcb)
+    blk = jax.lax.map(lambda xb: contract(J1, grads(params, xb)), Xcb)  # (nb2, rows, b2)
     return blk.transpose(1, 0, 2).reshape(Xr.shape[0], -1)[:, :n2]
 
 
-def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 256,
+def _pad_to(X, n):
+    """``X`` padded to ``n`` rows by repeating its last row."""
+    extra = n - X.shape[0]
+    return X if extra == 0 else jnp.concatenate(
+        [X, jnp.broadcast_to(X[-1:], (extra, X.shape[1]))], axis=0)
+
+
+def _strip_rows(n1: int, n2: int, D: int, cap: int) -> int:
+    """Rows per host strip: at most 64M entries and ``cap`` rows, a multiple of ``D``."""
+    strip = max(1, min(n1, (1 << 26) // max(1, n2), cap))
+    return max(D, strip // D * D)
+
+
+def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256,
                   progress: bool | None = None, mesh=None, out=None) -> jax.Array:
     """Empirical NTK Gram of any scalar-output model, block by block with bounded memory.
 
@@ -213,7 +144,7 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     per row per row block.
 
     Args:
-      apply_fn: ``apply_fn(params, X) -> (n,)``, with examples independent of each other (no
+      model: ``model(params, X) -> (n,)``, with examples independent of each other (no
         batch statistics); it must be hashable (a function or a ``ShallowNet.apply`` method).
         Pass data as arguments, not through a closure.
       params: any pytree of float arrays, :math:`p` scalars in total.
@@ -242,13 +173,10 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     (2, 2)
     """
     fn = "empirical_ntk"
-    if not callable(apply_fn):
-        raise ValueError(f"{fn}: apply_fn must be callable as apply_fn(params, X) -> (n,), "
-                         f"got {type(apply_fn).__name__}.")
-    if not isinstance(block_size, (int, np.integer)) or isinstance(block_size, bool) \
-            or block_size < 1:
-        raise ValueError(f"{fn}: block_size must be an integer >= 1, got {block_size!r}; "
-                         "it is the number of rows per Jacobian block (e.g. 256).")
+    if not callable(model):
+        raise ValueError(f"{fn}: model must be callable as model(params, X) -> (n,), "
+                         f"got {type(model).__name__}.")
+    block_size = check_int(fn, "block_size", block_size, 1)
     X1, X2 = _check_pair(fn, X1, X2)
     if X1.shape[0] == 0 or (X2 is not None and X2.shape[0] == 0):
         raise ValueError(f"{fn}: X1 and X2 need at least one row each; pass non-empty batches.")
@@ -257,17 +185,17 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     if not leaves:
         raise ValueError(f"{fn}: params has no array leaves, so the NTK is empty; "
                          "pass the model's parameters.")
-    dtype = _float_dtype(*leaves)
+    dtype = float_dtype(*leaves)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     X1 = X1.astype(dtype)
     X2 = None if X2 is None else X2.astype(dtype)
     try:
-        shape1 = jax.eval_shape(apply_fn, params, X1[:1])
+        shape1 = jax.eval_shape(model, params, X1[:1])
     except Exception as e:  # the model rejects these inputs, e.g. a wrong d
-        raise ValueError(f"{fn}: apply_fn(params, X1[:1]) failed ({type(e).__name__}: {e}); "
+        raise ValueError(f"{fn}: model(params, X1[:1]) failed ({type(e).__name__}: {e}); "
                          "check that X1 has the feature dimension the model expects.") from e
     if getattr(shape1, "shape", None) != (1,):
-        raise ValueError(f"{fn}: apply_fn(params, X) must return shape (n,), got "
+        raise ValueError(f"{fn}: model(params, X) must return shape (n,), got "
                          f"{getattr(shape1, 'shape', type(shape1).__name__)} for n=1; "
                          "return one scalar output per row.")
 
@@ -276,99 +204,46 @@ def empirical_ntk(apply_fn: Callable, params, X1, X2=None, *, block_size: int = 
     mesh = default_mesh(mesh)
     if out is None and n1 * n2 * jnp.dtype(dtype).itemsize > 0.8 * device_bytes(mesh):
         out = "auto"
-    if mesh is not None or out is not None:
-        Xc = X1 if X2 is None else X2
-        bc, cblocks = _blocks(n2, int(block_size))
-        Xcp = _padded(Xc, bc, cblocks)
-        block = partial(_emp_rows, apply_fn, bc, n2)
+    if mesh is None and out is None:
+        return _gram.empirical(model, params, X1, X2, int(block_size), progress)
+    Xc = X1 if X2 is None else X2
+    bc = -(-n2 // -(-n2 // int(block_size)))  # equal column blocks of <= block_size rows
+    Xcp = _pad_to(Xc, -(-n2 // bc) * bc)
+    block = partial(_emp_rows, model, bc, n2)
 
-        def rows(r0, r1):
-            if mesh is None:
-                return empirical_ntk(apply_fn, params, X1[r0:r1], Xc, block_size=block_size,
-                                     progress=False)
-            return row_sharded(block, params, X1[r0:r1], Xcp, mesh)
+    def rows(r0, r1):
+        if mesh is None:
+            return _gram.empirical(model, params, X1[r0:r1], Xc, int(block_size), False)
+        return row_sharded(block, params, X1[r0:r1], Xcp, mesh)
 
-        if out is None:
-            return rows(0, n1)
-        D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
-        strip = max(1, min(n1, (1 << 26) // max(1, n2), D * int(block_size)))
-        strip = max(D, strip // D * D)
-        return host_rows(fn, rows, n1, n2, strip, out, dtype, progress)
-    b1, rows = _blocks(n1, int(block_size))
-    X1p = _padded(X1, b1, rows)
-    if X2 is None:
-        cols, X2p, b2 = rows, X1p, b1
-        pairs = [(i, j) for i in range(len(rows)) for j in range(i, len(rows))]
-    else:
-        b2, cols = _blocks(X2.shape[0], int(block_size))
-        X2p = _padded(X2, b2, cols)
-        pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
-
-    K = jnp.zeros((n1, n2), dtype)
-    show = _show_progress(progress, len(pairs))
-    bar = None
-    if show:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(pairs), desc=fn, unit="block", leave=False)
-    try:
-        J1, current = None, -1
-        for i, j in pairs:
-            if i != current:
-                J1 = None  # free the previous row block before computing the next
-                J1 = _jac_block(apply_fn, params, X1p[i * b1:(i + 1) * b1])
-                current = i
-            if X2 is None and i == j:
-                blk = _self_contract(J1)
-            else:
-                blk = _jac_contract_block(apply_fn, params, J1, X2p[j * b2:(j + 1) * b2])
-            (r0, r1), (c0, c1) = rows[i], cols[j]
-            blk = blk[: r1 - r0, : c1 - c0]
-            K = _place(K, blk, r0, c0)
-            if X2 is None and i != j:
-                K = _place(K, blk.T, c0, r0)
-            K.block_until_ready()  # one block in flight at a time: the memory bound holds
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return K
+    if out is None:
+        return rows(0, n1)
+    D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
+    return host_rows(fn, rows, n1, n2, _strip_rows(n1, n2, D, D * int(block_size)), out,
+                     dtype, progress)
 
 
 # --------------------------------------------------------------------------- structured NTK
 
 
-def _phi_and_dphi(activation, Z):
-    """phi(Z) and phi'(Z) elementwise, phi' by forward-mode autodiff (relu'(0) = 0)."""
-    return jax.jvp(_ACTIVATIONS[activation], (Z,), (jnp.ones_like(Z),))
+_structured_impl = jax.jit(structured_gram, static_argnames=("activation", "parameterization",
+                                                            "train"))
 
 
+@partial(jax.jit, static_argnames=("activation", "parameterization"))
 def _structured_parts(W, v, X, scale, activation, parameterization):
-    """(P, D, Xs) with K = (Xs Xs^T) * (D D^T) + P P^T, everything already scaled."""
+    """(P, D, S) with K = (S S^T) * (D D^T) + P P^T, every factor already scaled."""
     m, d = W.shape
-    cm, cd = _scales(parameterization, m, d)
+    cm, cd = (1.0 / math.sqrt(m), 1.0 / math.sqrt(d)) if parameterization == "ntk" else (1., 1.)
     c = scale * cm
-    P, D = _phi_and_dphi(activation, (X @ W.T) * cd)
+    Z = (X @ W.T) * cd
+    P, D = jax.jvp(activation_fn(activation), (Z,), (jnp.ones_like(Z),))
     return P * c, D * (v * c), X * cd
-
-
-@partial(jax.jit, static_argnames=("activation", "parameterization", "train"))
-def _structured_impl(W, v, X1, X2, scale, activation, parameterization, train):
-    P1, D1, S1 = _structured_parts(W, v, X1, scale, activation, parameterization)
-    if X2 is None:  # symmetric: upper block triangle of each product, mirrored
-        K = sym_gram(S1) * sym_gram(D1)
-        return K + sym_gram(P1) if train == "vW" else K
-    P2, D2, S2 = _structured_parts(W, v, X2, scale, activation, parameterization)
-    K = (S1 @ S2.T) * (D1 @ D2.T)
-    return K + P1 @ P2.T if train == "vW" else K
-
-
-_parts_impl = jax.jit(_structured_parts, static_argnames=("activation", "parameterization"))
 
 
 def _structured_host(W, v, X, scale, activation, parameterization, train):
     """The symmetric closed form with both n x m x n products on the host's BLAS SYRK."""
-    P, D, S = jax.device_get(_parts_impl(W, v, X, scale, activation, parameterization))
+    P, D, S = jax.device_get(_structured_parts(W, v, X, scale, activation, parameterization))
     K = host_syrk(D)
     K *= host_syrk(S)
     if train == "vW":
@@ -398,8 +273,8 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
     **Symmetry.** For ``X2=None`` both :math:`n \\times m \\times n` products have the form
     :math:`AA^\\top`: in JAX only their upper block triangle is computed and mirrored
     (:math:`(1 + 1/4)/2` of the GEMM flops), and on the CPU with concrete inputs and
-    :math:`n \\ge 512` they go to the host's BLAS SYRK (numpy's ``A @ A.T``), which computes
-    one triangle; that lowers the cost to :math:`2nmd + 2n^2m + n^2 d` flops. The choice is
+    :math:`n \\ge 512` they go to the host's BLAS SYRK (numpy's ``A @ A.T``), which computes one
+    triangle: :math:`2nmd + 2n^2m + n^2 d` flops in all. The choice is
     ``ntklib._tiles.HOST_BLAS`` (``"auto"``, ``"always"``, ``"never"``), set from
     ``benchmarks/bench_ntk.py``'s measurements; every path gives the same Gram to round-off.
 
@@ -422,11 +297,11 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
       when ``out`` is used.
     """
     fn = "structured_ntk"
-    _check_net(fn, net)
-    W, v = _check_params(fn, net, params)
-    X1 = _check_inputs(fn, W, X1, "X1")
+    check_net(fn, net)
+    W, v = check_params(fn, net, params)
+    X1 = check_inputs(fn, W, X1, "X1")
     if X2 is not None:
-        X2 = _check_inputs(fn, W, X2, "X2")
+        X2 = check_inputs(fn, W, X2, "X2")
     dtype = jnp.result_type(W, v, X1, *(() if X2 is None else (X2,)))
     W, v, X1 = W.astype(dtype), v.astype(dtype), X1.astype(dtype)
     X2 = None if X2 is None else X2.astype(dtype)
@@ -439,7 +314,7 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
     def rows(Xr, Xc):
         if mesh is None:
             return _structured_impl(W, v, Xr, Xc, scale, *static)
-        block = lambda p, a, b: _structured_impl(p[0], p[1], a, b, p[2], *static)
+        block = lambda p, a, b: structured_gram(p[0], p[1], a, b, p[2], *static)
         return row_sharded(block, (W, v, scale), Xr, Xc, mesh)
 
     if out is None and is_concrete(W, v, X1, X2) and \
@@ -447,27 +322,14 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
         out = "auto"
     if out is not None:
         Xc = X1 if X2 is None else X2
-        strip = max(1, min(n1, (1 << 26) // max(1, n2)))  # 64M entries per strip
-        if mesh is not None:
-            D = int(np.prod(mesh.devices.shape))
-            strip = max(D, strip // D * D)
-        return host_rows(fn, lambda r0, r1: rows(X1[r0:r1], Xc), n1, n2, strip, out, dtype,
-                         progress)
+        D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
+        return host_rows(fn, lambda r0, r1: rows(X1[r0:r1], Xc), n1, n2,
+                         _strip_rows(n1, n2, D, n1), out, dtype, progress)
     if mesh is not None:
         return rows(X1, X1 if X2 is None else X2)
     if X2 is None and use_host(n1, W, v, X1):
         return _structured_host(W, v, X1, scale, *static)
     return _structured_impl(W, v, X1, X2, scale, *static)
-
-
-def _mlp_of(model):
-    """The :class:`~ntklib.mlp.MLP` behind ``model`` (the net or its bound ``apply``), or None."""
-    if isinstance(model, MLP):
-        return model
-    owner = getattr(model, "__self__", None)
-    if isinstance(owner, MLP) and getattr(model, "__func__", None) is MLP.apply:
-        return owner
-    return None
 
 
 def gram(model, params, X1, X2=None, **kw) -> jax.Array:
@@ -476,7 +338,7 @@ def gram(model, params, X1, X2=None, **kw) -> jax.Array:
     * a :class:`~ntklib.shallow.ShallowNet`: :func:`structured_ntk` (closed form);
     * an :class:`~ntklib.mlp.MLP` or its ``apply``: :func:`ntklib.mlp.mlp_ntk` (per-layer
       factorization, no per-example gradients);
-    * any other ``apply_fn(params, X) -> (n,)``: :func:`empirical_ntk` (blocked Jacobians).
+    * any other ``model(params, X) -> (n,)``: :func:`empirical_ntk` (blocked Jacobians).
 
     Args:
       model: as above.
@@ -491,7 +353,7 @@ def gram(model, params, X1, X2=None, **kw) -> jax.Array:
     if unknown:
         raise ValueError(f"gram: unexpected keyword(s) {sorted(unknown)}; only block_size, "
                          "progress, mesh and out are accepted.")
-    net = _mlp_of(model)
+    net = as_mlp(model)
     if isinstance(model, ShallowNet) or net is not None:
         kw.pop("block_size", None)
         if isinstance(model, ShallowNet):
@@ -548,7 +410,7 @@ def relu_ntk_infinite(X1, X2=None, *, train: str = "vW") -> jax.Array:
     if train not in ("W", "vW"):
         raise ValueError(f"{fn}: unknown train mode {train!r}; use 'W' or 'vW'.")
     X1, X2 = _check_pair(fn, X1, X2)
-    dtype = _float_dtype(X1, *(() if X2 is None else (X2,)))
+    dtype = float_dtype(X1, *(() if X2 is None else (X2,)))
     return _relu_ntk_impl(X1.astype(dtype), X1.astype(dtype) if X2 is None else X2.astype(dtype),
                           train)
 
@@ -659,8 +521,7 @@ def du_requirements(lambda0: float, n: int, delta: float = 0.1, *,
     """
     fn = "du_requirements"
     check_positive(fn, "lambda0", lambda0)
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"{fn}: n must be an integer >= 1, got {n!r}.")
+    n = check_int(fn, "n", n, 1)
     delta = float(delta)
     if not 0 < delta < 1:
         raise ValueError(f"{fn}: delta must be a probability in (0, 1), got {delta!r}.")
@@ -683,8 +544,8 @@ def du_requirements(lambda0: float, n: int, delta: float = 0.1, *,
 # --------------------------------------------------------------------------- linearization
 
 
-def linearize(apply_fn: Callable, params0) -> Callable:
-    """The first-order Taylor model of ``apply_fn`` in its parameters around ``params0``.
+def linearize(model: Callable, params0) -> Callable:
+    """The first-order Taylor model of ``model`` in its parameters around ``params0``.
 
     .. math::
 
@@ -695,7 +556,7 @@ def linearize(apply_fn: Callable, params0) -> Callable:
     is exactly kernel regression with the NTK at :math:`\\theta_0` (:func:`kernel_regression_gd`).
 
     Args:
-      apply_fn: ``apply_fn(params, X) -> (n,)``.
+      model: ``model(params, X) -> (n,)``.
       params0: the expansion point, a pytree.
 
     Returns:
@@ -707,9 +568,9 @@ def linearize(apply_fn: Callable, params0) -> Callable:
       Lee et al. (2019), Wide neural networks of any depth evolve as linear models under
       gradient descent.
     """
-    if not callable(apply_fn):
-        raise ValueError(f"linearize: apply_fn must be callable as apply_fn(params, X), got "
-                         f"{type(apply_fn).__name__}.")
+    if not callable(model):
+        raise ValueError(f"linearize: model must be callable as model(params, X), got "
+                         f"{type(model).__name__}.")
     check_finite("linearize", "params0", params0)
     treedef0 = jax.tree_util.tree_structure(params0)
 
@@ -718,7 +579,7 @@ def linearize(apply_fn: Callable, params0) -> Callable:
             raise ValueError("linearize: params must have the same pytree structure as params0 "
                              f"({treedef0}); pass parameters of the linearized model.")
         dp = jax.tree_util.tree_map(lambda a, b: a - b, params, params0)
-        f0, df = jax.jvp(lambda p: apply_fn(p, X), (params0,), (dp,))
+        f0, df = jax.jvp(lambda p: model(p, X), (params0,), (dp,))
         return f0 + df
 
     return f_lin
@@ -826,7 +687,7 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
     if not flow and np.any(np.isfinite(tn) & (tn != np.round(tn))):
         raise ValueError(f"{fn}: discrete GD needs integer t, got {t}; round t or pass "
                          "flow=True for gradient flow at time lr * t.")
-    dtype = _float_dtype(K, Kx, y, f0, f0x)
+    dtype = float_dtype(K, Kx, y, f0, f0x)
     lam_max = float(np.linalg.eigvalsh(np.asarray(K, np.float64))[-1])
     if not flow and lam_max > 0 and float(lr) >= 2.0 / lam_max:
         raise ValueError(f"{fn}: lr={float(lr):.4g} >= 2/lambda_max(K) = {2.0 / lam_max:.4g}, "
@@ -862,9 +723,9 @@ def _normalize(tree):
     return jax.tree_util.tree_map(lambda a: a / jnp.where(nrm > 0, nrm, 1.0), tree), nrm
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "iters", "inner"))
-def _lazy_impl(apply_fn, params0, X, y, key, iters, inner):
-    h = lambda p: apply_fn(p, X)
+@partial(jax.jit, static_argnames=("model", "iters", "inner"))
+def _lazy_impl(model, params0, X, y, key, iters, inner):
+    h = lambda p: model(p, X)
     f0, vjp = jax.vjp(h, params0)
     r = f0 - y
     leaves, treedef = jax.tree_util.tree_flatten(params0)
@@ -916,7 +777,7 @@ def _lazy_impl(apply_fn, params0, X, y, key, iters, inner):
                      jacobian_norm=jac_norm)
 
 
-def lazy_scale(apply_fn: Callable, params0, X, y, *, key, iters: int = 10,
+def lazy_scale(model: Callable, params0, X, y, *, key, iters: int = 10,
                inner: int = 10) -> LazyScale:
     """The lazy-training scale :math:`\\kappa` of Chizat, Oyallon and Bach (2019).
 
@@ -946,7 +807,7 @@ def lazy_scale(apply_fn: Callable, params0, X, y, *, key, iters: int = 10,
     :math:`\\kappa \\propto 1/\\alpha`: large output scales are lazy.
 
     Args:
-      apply_fn: ``apply_fn(params, X) -> (n,)``, twice differentiable (ReLU's second
+      model: ``model(params, X) -> (n,)``, twice differentiable (ReLU's second
         derivative is 0 almost everywhere, so use a smooth activation for a meaningful value).
       params0: the point :math:`w_0`, a pytree.
       X: ``(n, d)`` training inputs.
@@ -962,16 +823,14 @@ def lazy_scale(apply_fn: Callable, params0, X, y, *, key, iters: int = 10,
       Chizat, Oyallon and Bach (2019), On lazy training in differentiable programming, NeurIPS.
     """
     fn = "lazy_scale"
-    if not callable(apply_fn):
-        raise ValueError(f"{fn}: apply_fn must be callable as apply_fn(params, X).")
+    if not callable(model):
+        raise ValueError(f"{fn}: model must be callable as model(params, X).")
     X = as_matrix(fn, "X", X)
     y = as_vector(fn, "y", y, X.shape[0], size_name="one target per row of X")
     check_finite(fn, "params0", params0)
-    for name, val in (("iters", iters), ("inner", inner)):
-        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < 1:
-            raise ValueError(f"{fn}: {name} must be an integer >= 1, got {val!r}.")
+    iters, inner = check_int(fn, "iters", iters, 1), check_int(fn, "inner", inner, 1)
     leaves = jax.tree_util.tree_leaves(params0)
-    dtype = _float_dtype(*leaves)
+    dtype = float_dtype(*leaves)
     params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params0)
-    return _lazy_impl(apply_fn, params0, X.astype(dtype), y.astype(dtype), key, int(iters),
+    return _lazy_impl(model, params0, X.astype(dtype), y.astype(dtype), key, int(iters),
                       int(inner))

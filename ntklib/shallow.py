@@ -51,9 +51,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _random
-from ._checks import as_matrix, as_vector, check_positive
-from ._checks import check_int as _check_int
+from . import _activations, _batching, _random
+from ._batching import epoch_batch
+from ._checks import as_vector, check_int, check_positive
+from ._net import NetFields, check_inputs, check_net, check_params, forward, validate
+from ._net import PARAMETERIZATIONS, TRAIN_MODES
 
 __all__ = [
     "ACTIVATIONS",
@@ -70,40 +72,10 @@ __all__ = [
 ]
 
 
-def _erf(z):
-    return jax.scipy.special.erf(z)
-
-
-def _gelu(z):
-    return jax.nn.gelu(z, approximate=False)
-
-
-def _quadratic(z):
-    return z * z
-
-
-def _linear(z):
-    return z
-
-
-_ACTIVATIONS = {
-    "relu": jax.nn.relu,
-    "softplus": jax.nn.softplus,
-    "tanh": jnp.tanh,
-    "gelu": _gelu,
-    "erf": _erf,
-    "sigmoid": jax.nn.sigmoid,
-    "quadratic": _quadratic,
-    "linear": _linear,
-}
-
 #: Names accepted as ``ShallowNet.activation``.
-ACTIVATIONS = tuple(_ACTIVATIONS)
-#: Names accepted as ``ShallowNet.parameterization``.
-PARAMETERIZATIONS = ("ntk", "standard")
-#: Names accepted as ``ShallowNet.train``: ``"W"`` (v fixed) or ``"vW"`` (both trained).
-TRAIN_MODES = ("W", "vW")
-_V_INITS = ("gaussian", "sign")
+ACTIVATIONS = _activations.NAMES
+# PARAMETERIZATIONS (``"ntk"``, ``"standard"``) and TRAIN_MODES (``"W"``: v fixed, ``"vW"``:
+# both trained) are the names accepted as ``ShallowNet.parameterization`` and ``.train``.
 
 
 def activation_fn(name: str):
@@ -112,46 +84,10 @@ def activation_fn(name: str):
     ``gelu`` is the exact :math:`z\\,\\Phi(z)`; ``quadratic`` is :math:`z^2`; ``linear`` is the
     identity. Derivatives :math:`\\phi'` are taken by autodiff (for ``relu``, :math:`\\phi'(0)=0`).
     """
-    if name not in _ACTIVATIONS:
-        raise ValueError(
-            f"activation_fn: unknown activation {name!r}; use one of {', '.join(ACTIVATIONS)}."
-        )
-    return _ACTIVATIONS[name]
+    return _activations.get("activation_fn", name)
 
 
-def _validate(fn, width, activation, parameterization, train, output_scale, v_init):
-    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"{fn}: width must be an integer >= 1, got {width!r}.")
-    if activation not in _ACTIVATIONS:
-        raise ValueError(
-            f"{fn}: unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}."
-        )
-    if parameterization not in PARAMETERIZATIONS:
-        raise ValueError(
-            f"{fn}: unknown parameterization {parameterization!r}; use 'ntk' "
-            "(f = v.phi(Wx/sqrt(d))/sqrt(m)) or 'standard' (f = v.phi(Wx))."
-        )
-    if train not in TRAIN_MODES:
-        raise ValueError(
-            f"{fn}: unknown train mode {train!r}; use 'W' (v fixed) or 'vW' (train both)."
-        )
-    if v_init not in _V_INITS:
-        raise ValueError(f"{fn}: unknown v_init {v_init!r}; use 'gaussian' or 'sign'.")
-    s = float(output_scale)
-    if not math.isfinite(s) or s <= 0:
-        raise ValueError(f"{fn}: output_scale must be a finite number > 0, got {output_scale!r}.")
-
-
-class _ShallowNetFields(NamedTuple):
-    width: int
-    activation: str = "relu"
-    parameterization: str = "ntk"
-    train: str = "vW"
-    output_scale: float = 1.0
-    v_init: str = "gaussian"
-
-
-class ShallowNet(_ShallowNetFields):
+class ShallowNet(NetFields):
     """Configuration of :math:`f(x) = \\alpha\\, c_m v^\\top \\phi(c_d W x)` (hashable, immutable).
 
     ``c_m = 1/sqrt(m)``, ``c_d = 1/sqrt(d)`` for ``parameterization="ntk"``, and
@@ -177,7 +113,7 @@ class ShallowNet(_ShallowNetFields):
 
     def __new__(cls, width, activation="relu", parameterization="ntk", train="vW",
                 output_scale=1.0, v_init="gaussian"):
-        _validate("ShallowNet", width, activation, parameterization, train, output_scale, v_init)
+        validate("ShallowNet", width, activation, parameterization, train, output_scale, v_init)
         return super().__new__(cls, int(width), activation, parameterization, train,
                                float(output_scale), v_init)
 
@@ -211,46 +147,7 @@ class Trajectory(NamedTuple):
     params: dict
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def _check_net(fn: str, net) -> None:
-    if not isinstance(net, ShallowNet):
-        raise ValueError(f"{fn}: net must be a ShallowNet, got {type(net).__name__}; "
-                         "build one with ShallowNet(width, activation, ...).")
-    _validate(fn, *net)
-
-
-def _check_params(fn: str, net: ShallowNet, params):
-    if not isinstance(params, dict) or set(params) != {"W", "v"}:
-        raise ValueError(f"{fn}: params must be a dict with keys 'W' (m, d) and 'v' (m,), "
-                         "as returned by init.")
-    W, v = jnp.asarray(params["W"]), jnp.asarray(params["v"])
-    if W.ndim != 2 or W.shape[0] != net.width:
-        raise ValueError(f"{fn}: params['W'] must have shape (m={net.width}, d), got "
-                         f"{tuple(W.shape)}; initialize with init(net, d, key=...).")
-    if v.shape != (net.width,):
-        raise ValueError(f"{fn}: params['v'] must have shape (m={net.width},), got "
-                         f"{tuple(v.shape)}; initialize with init(net, d, key=...).")
-    return W, v
-
-
-def _check_inputs(fn: str, W, X, name: str = "X"):
-    X = as_matrix(fn, name, X)
-    if X.shape[1] != W.shape[1]:
-        raise ValueError(f"{fn}: {name} has {X.shape[1]} features but W expects d={W.shape[1]}; "
-                         "pass inputs with as many columns as params['W'].")
-    return X
-
-
 # --------------------------------------------------------------------------- the model
-
-
-def _scales(parameterization: str, m: int, d: int):
-    """(c_m, c_d): output and input multipliers of the parameterization."""
-    if parameterization == "ntk":
-        return 1.0 / math.sqrt(m), 1.0 / math.sqrt(d)
-    return 1.0, 1.0
 
 
 def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
@@ -273,8 +170,8 @@ def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
     Returns:
       ``{"W": (m, d), "v": (m,)}``.
     """
-    _check_net("init", net)
-    d = _check_int("init", "d", d, 1)
+    check_net("init", net)
+    d = check_int("init", "d", d, 1)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     kw, kv = jax.random.split(key)
     m = net.width
@@ -287,16 +184,9 @@ def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
     return {"W": W, "v": v}
 
 
-def _forward(params, X, scale, activation, parameterization):
-    W, v = params["W"], params["v"]
-    cm, cd = _scales(parameterization, W.shape[0], W.shape[1])
-    Z = (X @ W.T) * cd
-    return (scale * cm) * (_ACTIVATIONS[activation](Z) @ v)
-
-
 @partial(jax.jit, static_argnames=("activation", "parameterization"))
 def _apply_impl(params, X, scale, activation, parameterization):
-    return _forward(params, X, scale, activation, parameterization)
+    return forward(params, X, scale, activation, parameterization)
 
 
 def apply(net: ShallowNet, params, X) -> jax.Array:
@@ -317,9 +207,9 @@ def apply(net: ShallowNet, params, X) -> jax.Array:
     Returns:
       ``(n,)``.
     """
-    _check_net("apply", net)
-    W, v = _check_params("apply", net, params)
-    X = _check_inputs("apply", W, X)
+    check_net("apply", net)
+    W, v = check_params("apply", net, params)
+    X = check_inputs("apply", W, X)
     dtype = jnp.result_type(W, v, X)
     return _apply_impl({"W": W.astype(dtype), "v": v.astype(dtype)}, X.astype(dtype),
                        jnp.asarray(net.output_scale, dtype), net.activation, net.parameterization)
@@ -336,64 +226,53 @@ def loss(net: ShallowNet, params, X, y) -> jax.Array:
 # --------------------------------------------------------------------------- training
 
 
-def _split(params, train):
-    """(trainable, frozen) parts of params."""
-    if train == "W":
-        return {"W": params["W"]}, {"v": params["v"]}
-    return dict(params), {}
-
-
-def _sum_loss(trainable, frozen, X, y, scale, activation, parameterization):
-    r = _forward({**trainable, **frozen}, X, scale, activation, parameterization) - y
-    return 0.5 * jnp.sum(r * r)
-
-
-def _record(params, params0, X, y, scale, activation, parameterization):
-    r = _forward(params, X, scale, activation, parameterization) - y
+def _record(net, params, params0, X, y, scale):
+    r = _batching.apply(net, params, X, scale) - y
     return (0.5 * jnp.sum(r * r), jnp.linalg.norm(params["W"] - params0["W"]),
             jnp.linalg.norm(params["v"] - params0["v"]))
 
 
-@partial(jax.jit, static_argnames=("steps", "batch_size", "activation", "parameterization", "train"))
-def _train_impl(params0, X, y, scale, lr, key, steps, batch_size, activation, parameterization,
-                train):
+@partial(jax.jit, static_argnames=("net", "steps", "batch_size"))
+def _train_impl(net, params0, X, y, scale, lr, key, steps, batch_size):
+    """``net`` is canonical (output scale 1): the traced ``scale`` serves every output scale."""
     n = X.shape[0]
-    stat = dict(scale=scale, activation=activation, parameterization=parameterization)
     opt = optax.sgd(lr)
-    trainable0, frozen = _split(params0, train)
-    grad = jax.grad(_sum_loss)
-    per_epoch = n // batch_size
+    trainable0, frozen = _batching.split(net, params0)
+    grad = jax.grad(partial(_batching.sum_loss, net))
 
     def step(carry, t):
         trainable, state = carry
         if batch_size == n:
-            g = grad(trainable, frozen, X, y, **stat)
+            g = grad(trainable, frozen, X, y, scale)
         else:
-            # Sampling without replacement within an epoch: a fresh permutation per epoch.
-            perm = jax.random.permutation(jax.random.fold_in(key, t // per_epoch), n)
-            idx = jax.lax.dynamic_slice(perm, ((t % per_epoch) * batch_size,), (batch_size,))
-            g = grad(trainable, frozen, X[idx], y[idx], **stat)
+            idx = epoch_batch(key, t, n, batch_size)
+            g = grad(trainable, frozen, X[idx], y[idx], scale)
             g = jax.tree_util.tree_map(lambda a: a * (n / batch_size), g)  # unbiased for grad L
         updates, state = opt.update(g, state, trainable)
         trainable = optax.apply_updates(trainable, updates)
-        rec = _record({**trainable, **frozen}, params0, X, y, **stat)
+        rec = _record(net, _batching.merge(net, trainable, frozen), params0, X, y, scale)
         return (trainable, state), rec
 
     (trainable, _), (losses, wd, vd) = jax.lax.scan(
         step, (trainable0, opt.init(trainable0)), jnp.arange(steps))
-    l0, w0, v0 = _record(params0, params0, X, y, **stat)
+    l0, w0, v0 = _record(net, params0, params0, X, y, scale)
     cat = lambda a0, a: jnp.concatenate([a0[None], a])
     return Trajectory(losses=cat(l0, losses), w_dist=cat(w0, wd), v_dist=cat(v0, vd),
-                      params={**trainable, **frozen})
+                      params=_batching.merge(net, trainable, frozen))
+
+
+def _canonical(net):
+    """The fields that shape the compiled program (output scale and v_init do not)."""
+    return net._replace(output_scale=1.0, v_init="gaussian")
 
 
 def _prepare(fn, net, params0, X, y, lr, steps):
-    _check_net(fn, net)
-    W, v = _check_params(fn, net, params0)
-    X = _check_inputs(fn, W, X)
+    check_net(fn, net)
+    W, v = check_params(fn, net, params0)
+    X = check_inputs(fn, W, X)
     y = as_vector(fn, "y", y, X.shape[0], size_name="one target per row of X")
     check_positive(fn, "lr", lr)
-    steps = _check_int(fn, "steps", steps, 0)
+    steps = check_int(fn, "steps", steps, 0)
     dtype = jnp.result_type(W, v, X, y)
     params0 = {"W": W.astype(dtype), "v": v.astype(dtype)}
     return params0, X.astype(dtype), y.astype(dtype), dtype, steps
@@ -433,9 +312,8 @@ def train_gd(net: ShallowNet, params0, X, y, *, lr: float, steps: int) -> Trajec
       and the final ``params``. Warns (``RuntimeWarning``) if the loss became non-finite.
     """
     params0, X, y, dtype, steps = _prepare("train_gd", net, params0, X, y, lr, steps)
-    out = _train_impl(params0, X, y, jnp.asarray(net.output_scale, dtype), jnp.asarray(lr, dtype),
-                      jax.random.PRNGKey(0), steps, X.shape[0], net.activation,
-                      net.parameterization, net.train)
+    out = _train_impl(_canonical(net), params0, X, y, jnp.asarray(net.output_scale, dtype),
+                      jnp.asarray(lr, dtype), jax.random.PRNGKey(0), steps, X.shape[0])
     return _finish("train_gd", out, float(lr))
 
 
@@ -464,10 +342,10 @@ def train_sgd(net: ShallowNet, params0, X, y, *, lr: float, steps: int, batch_si
     """
     params0, X, y, dtype, steps = _prepare("train_sgd", net, params0, X, y, lr, steps)
     n = X.shape[0]
-    batch_size = _check_int("train_sgd", "batch_size", batch_size, 1)
+    batch_size = check_int("train_sgd", "batch_size", batch_size, 1)
     if batch_size > n:
         raise ValueError(f"train_sgd: batch_size={batch_size} exceeds the n={n} data points; "
                          f"use 1 <= batch_size <= {n}.")
-    out = _train_impl(params0, X, y, jnp.asarray(net.output_scale, dtype), jnp.asarray(lr, dtype),
-                      key, steps, batch_size, net.activation, net.parameterization, net.train)
+    out = _train_impl(_canonical(net), params0, X, y, jnp.asarray(net.output_scale, dtype),
+                      jnp.asarray(lr, dtype), key, steps, batch_size)
     return _finish("train_sgd", out, float(lr))

@@ -17,6 +17,7 @@ A student notebook is also run as a student would, alone in an empty folder, to 
 
 import importlib.util
 import json
+import math
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -273,7 +274,16 @@ def test_a_student_notebook_runs_alone_and_checks_right_and_wrong_answers(built,
 
 
 def test_report_scores_and_grading_times(built, capsys):
-    """Not a check: prints each assignment's scores and otter-run times into the test log."""
+    """Prints each assignment's scores and otter-run times into the test log, after checking
+    that every assignment was graded three times with a score in [0, possible] and a time."""
+    assert built["_build_seconds"] > 0
+    for name in NAMES:
+        g = built[name]["grades"]
+        assert set(g) == {"solution", "wrong", "public_only"}, f"{name}: a grading is missing"
+        for kind, r in g.items():
+            assert r["possible"] > 0 and 0 <= r["score"] <= r["possible"], f"{name} {kind}: {r}"
+            assert math.isfinite(r["seconds"]) and r["seconds"] > 0, f"{name} {kind}: no time"
+        assert g["solution"]["score"] == g["solution"]["possible"]
     with capsys.disabled():
         print(f"\nassignments built in {built['_build_seconds']:.0f} s (otter assign, tests run by the gradings)")
         print(f"{'assignment':26s} {'solution':>14s} {'wrong':>14s} {'public only':>14s}")

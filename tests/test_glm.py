@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntklib import glm, nonlinear
+from ntklib import glm, nonlinear, os18
 
 LINKS = sorted(glm.LINKS)
 
@@ -39,7 +39,7 @@ def test_gradient_and_loss_match_autodiff_of_the_nonlinear_model(x64, link):
     X, y, theta0 = problem(5, 12, 3, link)
     model = glm.GLM(link)
     # Oracle: jax.grad through ntklib.nonlinear's generic loss of the model phi(X theta).
-    auto = jax.grad(lambda t: nonlinear.loss(model, t, y, args=(jnp.asarray(X),)))(jnp.asarray(theta0))
+    auto = jax.grad(lambda t: nonlinear.loss(model, t, jnp.asarray(X), y))(jnp.asarray(theta0))
     assert np.allclose(glm.gradient(theta0, X, y, link=link), auto, rtol=1e-12, atol=1e-14)
     assert np.isclose(float(glm.loss(theta0, X, y, link=link)),
                       0.5 * np.sum((np.asarray(model(jnp.asarray(theta0), jnp.asarray(X))) - y) ** 2), rtol=1e-13)
@@ -96,10 +96,10 @@ def test_closest_minimizer_is_the_projection_onto_the_solution_set(x64, link, n,
 @pytest.mark.parametrize("seed", [0, 1])
 def test_gd_obeys_the_global_glm_theorem(x64, shift, seed):
     inst = glm.instance(key=jax.random.key(seed), n=10, p=60, shift=shift)
-    (X,) = inst.args
-    g = glm.guarantee(X, inst.y, inst.theta0)
+    X = inst.X
+    g = glm.guarantee(X, inst.y, inst.params0)
     steps = 500
-    run = glm.gd(X, inst.y, inst.theta0, g.eta, steps)
+    run = glm.gd(X, inst.y, inst.params0, lr=g.eta, steps=steps)
     res = np.asarray(run.residual_norms)
     # Conclusion 1 at every step (round-off allowance 1e-9 relative plus 1e-28 absolute).
     assert np.all(0.5 * res**2 <= g.loss_bound(steps) * (1 + 1e-9) + 1e-28)
@@ -107,7 +107,7 @@ def test_gd_obeys_the_global_glm_theorem(x64, shift, seed):
     # exact distance bound to theta*.
     thetas = np.asarray(run.thetas)
     null = np.linalg.svd(np.asarray(X))[2][10:]
-    assert np.abs((thetas - np.asarray(inst.theta0)) @ null.T).max() < 1e-10
+    assert np.abs((thetas - np.asarray(inst.params0)) @ null.T).max() < 1e-10
     d_star = np.linalg.norm(thetas - np.asarray(g.theta_star), axis=1)
     assert np.all(d_star <= g.distance_to_star_bound(res) * (1 + 1e-9) + 1e-13)
     assert d_star[-1] < 1e-9 * g.dist_star
@@ -137,21 +137,21 @@ def test_analytic_bounds_dominate_sampled_jacobians(x64):
 def test_os18_constants_apply_to_the_glm(x64):
     # Chapter 2's machinery on a GLM: with a small shift the analytic bounds certify the hypotheses.
     inst = glm.instance(key=jax.random.key(0), n=8, p=120, shift=0.05)
-    star = glm.closest_minimizer(inst.args[0], inst.y, inst.theta0)
-    c = nonlinear.os18_constants(inst.apply, inst.theta0, inst.y, args=inst.args, key=jax.random.key(1),
-                                 analytic=inst.bounds, theta_star=star, n_samples=8)
+    star = glm.closest_minimizer(inst.X, inst.y, inst.params0)
+    c = os18.os18_constants(inst.model, inst.params0, inst.X, inst.y, args=inst.args, key=jax.random.key(1), analytic=inst.bounds, theta_star=star, n_samples=8)
     assert c.hypothesis == "holds"
-    J0 = np.asarray(jax.jacfwd(inst.apply)(inst.theta0, *inst.args))
+    J0 = np.asarray(jax.jacfwd(inst.model)(inst.params0, inst.X, *inst.args))
     assert np.isclose(c.alpha, np.linalg.svd(J0, compute_uv=False)[-1] / 2, rtol=1e-10)
     assert c.L <= c.L_upper and c.beta <= c.beta_upper
 
 
-def test_gd_compiles_once(x64):
+def test_gd_compiles_once(x64, compiles):
     X, y, theta0 = problem(4, 10, 0)
-    glm.gd(X, y, theta0, 0.5, 7)
-    size = nonlinear._gd_impl._cache_size()
-    glm.gd(X, y * 0.9, theta0 + 0.1, 0.4, 7)
-    assert nonlinear._gd_impl._cache_size() == size
+    glm.gd(X, y, theta0, lr=0.5, steps=7)
+    y2, theta2 = y * 0.9, theta0 + 0.1
+    compiles.reset()
+    glm.gd(X, y2, theta2, lr=0.4, steps=7)
+    assert compiles.count == 0
 
 
 def test_bad_inputs_raise():
@@ -175,8 +175,8 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="inf phi' = 0"):
         glm.guarantee(X, np.full(3, 0.1), theta0, link="tanh")
     with pytest.raises(ValueError, match="exceeds 1/ell"):
-        glm.guarantee(X, y, theta0, eta=100.0)
-    with pytest.raises(ValueError, match="eta must be"):
-        glm.gd(X, y, theta0, 0.0, 10)
+        glm.guarantee(X, y, theta0, lr=100.0)
+    with pytest.raises(ValueError, match="lr must be"):
+        glm.gd(X, y, theta0, lr=0.0, steps=10)
     with pytest.raises(ValueError, match="shift must be"):
         glm.instance(key=jax.random.key(0), shift=-1.0)

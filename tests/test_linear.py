@@ -48,7 +48,7 @@ def test_gd_matches_explicit_loop_and_converges_to_closest(x64, n, p, which):
     X, y, theta0 = problem(n, p, 3)
     eta = getattr(linear.step_sizes(X), which)
     steps = 3000
-    out = linear.gd(X, y, theta0, eta, steps)
+    out = linear.gd(X, y, theta0, lr=eta, steps=steps)
     assert out.thetas.shape == (steps + 1, p) and out.losses.shape == (steps + 1,)
     # Oracle 1: the update written out in NumPy for the first 50 steps.
     theta = theta0.copy()
@@ -57,7 +57,7 @@ def test_gd_matches_explicit_loop_and_converges_to_closest(x64, n, p, which):
         assert np.isclose(out.losses[t], 0.5 * np.sum((X @ theta - y) ** 2), rtol=1e-12)
         theta = theta - eta * X.T @ (X @ theta - y)
     # Oracle 2: the exact loss curve from the SVD.
-    exact = linear.predicted_losses(X, y, theta0, eta, steps)
+    exact = linear.predicted_losses(X, y, theta0, lr=eta, steps=steps)
     assert np.allclose(out.losses, exact, rtol=1e-8, atol=1e-14 * exact[0])
     # Convergence to the pinv projection.
     star = theta0 + np.linalg.pinv(X) @ (y - X @ theta0)
@@ -66,20 +66,21 @@ def test_gd_matches_explicit_loop_and_converges_to_closest(x64, n, p, which):
 
 def test_gd_runs_in_float32_by_default():
     X, y, theta0 = problem(10, 50, 0, np.float32)
-    out = linear.gd(X, y, theta0, linear.step_sizes(X).optimal, 2000)
+    out = linear.gd(X, y, theta0, lr=linear.step_sizes(X).optimal, steps=2000)
     assert out.thetas.dtype == jnp.float32
     # float32: limit accurate to ~1e-5 relative (eps * cond(X)^2 with cond ~ 5).
     star = theta0 + np.linalg.pinv(X.astype(np.float64)) @ (y - X @ theta0)
     assert np.linalg.norm(out.thetas[-1] - star) < 1e-4 * np.linalg.norm(star)
 
 
-def test_gd_compiles_once(x64):
+def test_gd_compiles_once(x64, compiles):
     X, y, theta0 = problem(5, 12, 0)
     eta = linear.step_sizes(X).monotone
-    linear.gd(X, y, theta0, eta, 10)
-    size = linear._gd_impl._cache_size()
-    linear.gd(X + 0.01, y, theta0 * 2, eta * 0.9, 10)  # same shapes, new values
-    assert linear._gd_impl._cache_size() == size
+    linear.gd(X, y, theta0, lr=eta, steps=10)
+    X2, theta2 = X + 0.01, theta0 * 2
+    compiles.reset()
+    linear.gd(X2, y, theta2, lr=eta * 0.9, steps=10)  # same shapes, new values
+    assert compiles.count == 0
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -89,14 +90,14 @@ def test_rate_bound_and_step_sizes(x64, seed):
     sizes = linear.step_sizes(X)
     assert np.isclose(sizes.max, 2 / s[0] ** 2) and np.isclose(sizes.sigma_min, s[-1])
     for eta in [0.3 * sizes.max, sizes.optimal, 0.99 * sizes.max]:
-        rho = linear.linear_rate(X, eta)
+        rho = linear.linear_rate(X, lr=eta)
         assert np.isclose(rho, np.max(np.abs(1 - eta * s**2)))
-        L = np.asarray(linear.gd(X, y, theta0, eta, 500).losses)
+        L = np.asarray(linear.gd(X, y, theta0, lr=eta, steps=500).losses)
         t = np.arange(501)
         assert np.all(L <= rho ** (2 * t) * L[0] * (1 + 1e-9) + 1e-28)
     # The optimal step gives the smallest rate among a grid of step sizes.
     grid = np.linspace(0.01, 0.999, 200) * sizes.max
-    assert linear.linear_rate(X, sizes.optimal) <= min(linear.linear_rate(X, e) for e in grid) + 1e-12
+    assert linear.linear_rate(X, lr=sizes.optimal) <= min((linear.linear_rate(X, lr=e) for e in grid)) + 1e-12
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -104,7 +105,7 @@ def test_trajectory_is_direct(x64, seed):
     n, p = 6, 25
     X, y, theta0 = problem(n, p, seed)
     eta = linear.step_sizes(X).monotone
-    out = linear.gd(X, y, theta0, eta, 4000)
+    out = linear.gd(X, y, theta0, lr=eta, steps=4000)
     star = theta0 + np.linalg.pinv(X) @ (y - X @ theta0)
     d = linear.diagnostics(X, y, out.thetas)
     # Row-space oracle: the projector I - X^+ X kills theta_t - theta_0.
@@ -121,7 +122,7 @@ def test_trajectory_is_direct(x64, seed):
 
 def test_one_data_point_path_is_straight(x64):
     X, y, theta0 = problem(1, 3, 4)
-    out = linear.gd(X, y, theta0, 0.5 * linear.step_sizes(X).monotone, 60)
+    out = linear.gd(X, y, theta0, lr=0.5 * linear.step_sizes(X).monotone, steps=60)
     d = linear.diagnostics(X, y, out.thetas)
     assert np.allclose(d.path_ratio[1:], 1.0, atol=1e-12)
     assert np.allclose(d.cosine[1:], 1.0, atol=1e-12)
@@ -161,7 +162,7 @@ def test_errors_shapes(x64, bad):
         kwargs["X"] = X[0]
         match = "X must be a 2-D array"
     with pytest.raises(ValueError, match=match):
-        linear.gd(kwargs["X"], kwargs["y"], kwargs["theta0"], 0.01, 5)
+        linear.gd(kwargs['X'], kwargs['y'], kwargs['theta0'], lr=0.01, steps=5)
     with pytest.raises(ValueError, match=match):
         linear.closest_solution(kwargs["X"], kwargs["y"], kwargs["theta0"])
 
@@ -173,7 +174,7 @@ def test_errors_non_finite(x64, value, where):
     data[where] = data[where].copy()
     data[where].flat[0] = value
     with pytest.raises(ValueError, match=f"{where} contains 1 non-finite"):
-        linear.gd(data["X"], data["y"], data["theta0"], 0.01, 5)
+        linear.gd(data['X'], data['y'], data['theta0'], lr=0.01, steps=5)
 
 
 def test_errors_divergent_step_never_returns_nan(x64):
@@ -181,9 +182,9 @@ def test_errors_divergent_step_never_returns_nan(x64):
     limit = linear.step_sizes(X).max
     for eta in [limit, 1.01 * limit, 100 * limit]:
         with pytest.raises(ValueError, match="so GD diverges"):
-            linear.gd(X, y, theta0, eta, 100)
+            linear.gd(X, y, theta0, lr=eta, steps=100)
     for eta in [0.0, -1.0, np.nan]:
-        with pytest.raises(ValueError, match="eta must be a finite number > 0"):
-            linear.gd(X, y, theta0, eta, 100)
+        with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+            linear.gd(X, y, theta0, lr=eta, steps=100)
     with pytest.raises(ValueError, match="steps must be an integer"):
-        linear.gd(X, y, theta0, 0.5 * limit, -1)
+        linear.gd(X, y, theta0, lr=0.5 * limit, steps=-1)

@@ -64,7 +64,7 @@ def test_gradient_matches_central_finite_differences(x64, k):
 def test_gd_matches_an_explicit_loop(x64):
     A, X, y, U0 = sensing(30, 6, 2, 0, scale=0.1)
     eta, steps = 0.1, 40
-    out = lowrank.gd(A, y, U0, eta, steps, X_star=X)
+    out = lowrank.gd(A, y, U0, lr=eta, steps=steps, X_star=X)
     An, yn, U = np.asarray(A), np.asarray(y), np.asarray(U0)
     U0n, path = U.copy(), 0.0
     for t in range(steps + 1):
@@ -119,7 +119,7 @@ def test_recovery_succeeds_above_and_fails_far_below_the_threshold(x64):
     errors = {}
     for m in (dof // 2, 6 * d * r):  # far below the degrees of freedom; well above c d r
         A = lowrank.gaussian_measurements(m, d, key=jax.random.key(2))
-        out = lowrank.gd(A, lowrank.measure(A, X), U0, 0.2, 400, X_star=X)
+        out = lowrank.gd(A, lowrank.measure(A, X), U0, lr=0.2, steps=400, X_star=X)
         errors[m] = float(out.errors[-1])
         assert float(out.losses[-1]) < 1e-6 * float(out.losses[0])  # a global minimum either way
     # With m = 6 d r Gaussian measurements the small-init error is O(scale); with m < dof the
@@ -128,40 +128,41 @@ def test_recovery_succeeds_above_and_fails_far_below_the_threshold(x64):
     assert errors[dof // 2] > 0.2
 
 
-def test_gd_compiles_once(x64):
+def test_gd_compiles_once(x64, compiles):
     A, X, y, U0 = sensing(15, 4, 1, 0)
-    lowrank.gd(A, y, U0, 0.1, 5, X_star=X)
-    size = lowrank._gd_impl._cache_size()
-    lowrank.gd(A, y * 0.5, U0 * 2, 0.05, 5, X_star=X * 0.5)
-    assert lowrank._gd_impl._cache_size() == size
+    lowrank.gd(A, y, U0, lr=0.1, steps=5, X_star=X)
+    y2, U2, X2 = y * 0.5, U0 * 2, X * 0.5
+    compiles.reset()
+    lowrank.gd(A, y2, U2, lr=0.05, steps=5, X_star=X2)
+    assert compiles.count == 0
 
 
 def test_bad_inputs_raise():
     A, X, y, U0 = sensing(10, 4, 2, 0)
     with pytest.raises(ValueError, match="k >= r"):
-        lowrank.gd(A, y, U0[:, :1], 0.1, 5, X_star=X)
+        lowrank.gd(A, y, U0[:, :1], lr=0.1, steps=5, X_star=X)
     with pytest.raises(ValueError, match="k >= r"):
         lowrank.closest_factor(X, U0[:, :1])
     with pytest.raises(ValueError, match=r"shape \(m, d, d\)"):
         lowrank.measure(np.zeros((10, 4, 5)), X)
     with pytest.raises(ValueError, match="has length"):
-        lowrank.gd(A, y[:9], U0, 0.1, 5)
+        lowrank.gd(A, y[:9], U0, lr=0.1, steps=5)
     with pytest.raises(ValueError, match="d=4 rows"):
-        lowrank.gd(A, y, np.zeros((5, 2)), 0.1, 5)
+        lowrank.gd(A, y, np.zeros((5, 2)), lr=0.1, steps=5)
     with pytest.raises(ValueError, match=r"must be \(4, 4\)"):
         lowrank.measure(A, np.zeros((3, 3)))
     with pytest.raises(ValueError, match="non-finite"):
-        lowrank.gd(np.where(np.asarray(A) > 0, np.inf, A), y, U0, 0.1, 5)
+        lowrank.gd(np.where(np.asarray(A) > 0, np.inf, A), y, U0, lr=0.1, steps=5)
     with pytest.raises(ValueError, match="non-finite"):
-        lowrank.gd(A, np.full(10, np.nan), U0, 0.1, 5)
-    with pytest.raises(ValueError, match="eta must be"):
-        lowrank.gd(A, y, U0, 0.0, 5)
-    with pytest.raises(ValueError, match="eta must be"):
-        lowrank.gd(A, y, U0, -0.1, 5)
+        lowrank.gd(A, np.full(10, np.nan), U0, lr=0.1, steps=5)
+    with pytest.raises(ValueError, match="lr must be"):
+        lowrank.gd(A, y, U0, lr=0.0, steps=5)
+    with pytest.raises(ValueError, match="lr must be"):
+        lowrank.gd(A, y, U0, lr=-0.1, steps=5)
     with pytest.raises(ValueError, match="blew up"):
-        lowrank.gd(A, y, U0 * 1e3, 10.0, 50)
+        lowrank.gd(A, y, U0 * 1000.0, lr=10.0, steps=50)
     with pytest.raises(ValueError, match="negative eigenvalue"):
-        lowrank.gd(A, y, U0, 0.1, 5, X_star=-np.asarray(X))
+        lowrank.gd(A, y, U0, lr=0.1, steps=5, X_star=-np.asarray(X))
     with pytest.raises(ValueError, match="r <= d"):
         lowrank.planted(3, 4, key=jax.random.key(0))
     with pytest.raises(ValueError, match="k <= d"):

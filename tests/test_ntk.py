@@ -117,14 +117,14 @@ def test_empirical_ntk_matches_jacobian_shallow(x64):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Contract Jacobian blocks in chunks of a few columns, so tiny tests take the loop path."""
-    from ntklib import ntk
+    from ntklib import _gram
 
     def clear():
-        for f in (ntk._jac_contract_block, ntk._self_contract):
+        for f in (_gram._jac_contract_block, _gram._self_contract):
             f.clear_cache()
 
     clear()
-    monkeypatch.setattr(ntk, "CHUNK_FLOATS", 24)
+    monkeypatch.setattr(_gram, "CHUNK_FLOATS", 24)
     yield
     monkeypatch.undo()
     clear()
@@ -132,7 +132,7 @@ def small_chunks(monkeypatch):
 
 @pytest.mark.parametrize("two_batches", [False, True])
 def test_empirical_ntk_chunked_contraction(x64, small_chunks, two_batches):
-    from ntklib.ntk import _chunked_gram
+    from ntklib._gram import _chunked_gram
 
     rng = np.random.default_rng(0)
     a, c = rng.normal(size=(3, 50)), rng.normal(size=(4, 50))  # chunk 6: 8 chunks + 2 columns

@@ -8,7 +8,7 @@ import pytest
 import jax
 import jax.numpy as jnp
 
-from ntklib.shallow import (ACTIVATIONS, ShallowNet, Trajectory, _train_impl, activation_fn,
+from ntklib.shallow import (ACTIVATIONS, ShallowNet, Trajectory, activation_fn,
                             apply, init, loss, train_gd, train_sgd)
 
 KEY = jax.random.PRNGKey(0)
@@ -120,14 +120,17 @@ def test_train_gd_matches_hand_gradients(x64, act, par, train):
     assert L[-1] < L[0]  # the chosen lr actually decreases the loss
 
 
-def test_train_gd_compiles_once(x64):
+def test_train_gd_compiles_once(x64, compiles):
     net = ShallowNet(16, "tanh")
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(6, 3)), rng.normal(size=6)
     train_gd(net, init(net, 3, key=KEY), X, y, lr=0.1, steps=5)
-    size = _train_impl._cache_size()
-    train_gd(net, init(net, 3, key=jax.random.PRNGKey(5)), X + 1, y, lr=0.05, steps=5)
-    assert _train_impl._cache_size() == size
+    params2 = init(net, 3, key=jax.random.PRNGKey(5))
+    compiles.reset()
+    train_gd(net, params2, X + 1, y, lr=0.05, steps=5)
+    # a new output scale is an argument too (the lazy-training sweep of chapter 4)
+    train_gd(ShallowNet(16, "tanh", output_scale=3.0), params2, X + 1, y, lr=0.05, steps=5)
+    assert compiles.count == 0
 
 
 def test_sgd_full_batch_is_gd(x64):
