@@ -12,6 +12,8 @@ The companion library of the course. One module per idea:
 * :mod:`ntklib.lowrank`: low-rank matrix recovery by over-parameterized factorization (chapter 5).
 * :mod:`ntklib.data`: offline data sets (digits, diabetes, sphere, teacher, label noise) and
   chapter 6's benchmark problem.
+* :mod:`ntklib.mlp`: dense networks of any depth and their NTK by the per-layer
+  factorization (chapter 4, GGN).
 * :mod:`ntklib.ggn`: the Gram-Gauss-Newton method and its cost (chapter 6).
 * :mod:`ntklib.baselines`: GD, SGD and Adam from optax, and learning-rate tuning (chapter 6).
 * :mod:`ntklib.rates`: convergence order, residuals, time to a loss, log-slope fits.
@@ -33,6 +35,7 @@ from . import (
     glm,
     linear,
     lowrank,
+    mlp,
     nonlinear,
     ntk,
     os18,
