@@ -64,6 +64,7 @@ __all__ = [
     "glm",
     "linear",
     "lowrank",
+    "mlp",
     "nonlinear",
     "ntk",
     "os18",
