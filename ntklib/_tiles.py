@@ -27,11 +27,14 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-#: ``"auto"`` (default): the symmetric products of a structured Gram go to the host's BLAS SYRK
-#: when JAX's default backend is the CPU, the inputs are concrete (not inside ``jit``), and
+#: ``"auto"``: the symmetric products of a structured Gram go to the host's BLAS SYRK when JAX's
+#: default backend is the CPU, the inputs are concrete (not inside ``jit``), and
 #: ``n >= HOST_MIN_ROWS``; ``"always"`` / ``"never"`` force the choice (benchmarks, tests).
+#: The default is ``"never"``, chosen by measurement: on the 2-core CPU ``bench_ntk.py --floor``
+#: found the JAX upper-block-triangle path as fast as (one product, 0.295 s vs 0.297 s) or
+#: faster than (whole Gram, 0.71 vs 0.98 of the floor) the host round trip.
 #: ``NTKLIB_HOST_BLAS`` overrides it at import time.
-HOST_BLAS = os.environ.get("NTKLIB_HOST_BLAS", "auto")
+HOST_BLAS = os.environ.get("NTKLIB_HOST_BLAS", "never")
 #: Below this many rows the host round trip is not worth it (measured: below 512 the JAX path
 #: is as fast, see ``benchmarks/bench_ntk.py``).
 HOST_MIN_ROWS = 512

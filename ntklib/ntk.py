@@ -272,8 +272,8 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
 
     **Symmetry.** For ``X2=None`` both :math:`n \\times m \\times n` products have the form
     :math:`AA^\\top`: in JAX only their upper block triangle is computed and mirrored
-    (:math:`(1 + 1/4)/2` of the GEMM flops), and on the CPU with concrete inputs and
-    :math:`n \\ge 512` they go to the host's BLAS SYRK (numpy's ``A @ A.T``), which computes one
+    (:math:`(1 + 1/4)/2` of the GEMM flops), and with ``ntklib._tiles.HOST_BLAS`` set (off by
+    default: not faster on the measured CPU) they go to the host's BLAS SYRK (numpy's ``A @ A.T``), which computes one
     triangle: :math:`2nmd + 2n^2m + n^2 d` flops in all. The choice is
     ``ntklib._tiles.HOST_BLAS`` (``"auto"``, ``"always"``, ``"never"``), set from
     ``benchmarks/bench_ntk.py``'s measurements; every path gives the same Gram to round-off.
