@@ -357,8 +357,8 @@ def mlp_ntk(net: MLP, params, X1, X2=None, *, mesh=None, out=None,
 
     Exact to round-off (tested against the Jacobian contraction in float64). For ``X2=None``
     every product is symmetric: in JAX only the upper block triangle is computed and mirrored,
-    and on the CPU (concrete inputs, ``n >= 512``) the products go to the host's BLAS SYRK (see
-    ``ntklib._tiles.HOST_BLAS``); both give the same Gram to round-off.
+    and with ``ntklib._tiles.HOST_BLAS = "always"`` (off by default: measured no faster on the
+    CPU) the products go to the host's BLAS SYRK; both give the same Gram to round-off.
 
     Args:
       net: the configuration.
