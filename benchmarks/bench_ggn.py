@@ -4,13 +4,13 @@
     python benchmarks/bench_ggn.py            # n=256, d=16, m=4096 (a few minutes on 2 cores)
     python benchmarks/bench_ggn.py --quick    # n=64, d=8, m=1024 (well under a minute)
 
-The problem (:func:`ntklib.ggn.benchmark_problem`): a smooth over-parameterized network,
+The problem (:func:`ntklib.data.benchmark_problem`): a smooth over-parameterized network,
 ``ShallowNet(m, "softplus", "ntk", "vW")`` (p = m(d+1) parameters), fitting a random width-16
 softplus teacher (unit RMS labels) on n points uniform on the sphere of radius sqrt(d); loss
 0.5 ||f(X) - y||^2 (a sum). In one run it
 
 1. runs full-batch GGN (damping 0, lr 1) for ``--ggn-steps`` steps;
-2. tunes GD (``optax.sgd``) and Adam (``optax.adam``) with :func:`ntklib.ggn.tune_lr`: a sweep
+2. tunes GD (``optax.sgd``) and Adam (``optax.adam``) with :func:`ntklib.baselines.tune_lr`: a sweep
    over the log grid 1e-4, 10^-3.5, ..., 1 (two per decade), ``--tune-steps`` steps each,
    lowest final training loss wins, diverged runs excluded;
 3. runs GD at its tuned lr, and Adam at its tuned lr and at 1/3 and 1/10 of it (a short
@@ -102,8 +102,10 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import optax
 
-    from ntklib.ggn import (benchmark_problem, cost_table, ggn, step_timing, time_to_loss,
-                            train_optax, tune_lr)
+    from ntklib.baselines import train_optax, tune_lr
+    from ntklib.data import benchmark_problem
+    from ntklib.ggn import cost_table, ggn, step_timing
+    from ntklib.rates import time_to_loss
     from ntklib.ntk import gram
 
     t_start = time.perf_counter()

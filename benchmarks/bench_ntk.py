@@ -111,21 +111,14 @@ def _matmul_rate(N: int, repeats: int = 3) -> float:
     import jax
     import jax.numpy as jnp
 
+    from ntklib._batching import best_time  # the library's best-of-N timer
+
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     A = jax.random.normal(k1, (N, N), jnp.float32)
     B = jax.random.normal(k2, (N, N), jnp.float32)
     f = jax.jit(jnp.matmul)
     f(A, B).block_until_ready()
-    return 2.0 * N**3 / _best(lambda: f(A, B).block_until_ready(), repeats)
-
-
-def _best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return 2.0 * N**3 / best_time(lambda: f(A, B).block_until_ready(), repeats, warmup=False)
 
 
 def worker(a) -> dict:
@@ -133,6 +126,8 @@ def worker(a) -> dict:
     sys.path.insert(0, str(ROOT))
     import jax
     import jax.numpy as jnp
+
+    from ntklib._batching import best_time
 
     out = {"method": a.worker}
     if a.worker == "matmul":
@@ -164,7 +159,7 @@ def worker(a) -> dict:
     def measure(run, repeats):
         """Time ``run`` (already compiled); peak RSS of the timed runs above the RSS before."""
         before = _reset_peak()
-        out["time"] = _best(run, repeats)
+        out["time"] = best_time(run, repeats, warmup=False)
         out["run_peak"] = _vm("VmHWM") - before
 
     if a.worker == "structured":

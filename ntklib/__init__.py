@@ -4,12 +4,15 @@ The companion library of the course. One module per idea:
 
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
 * :mod:`ntklib.nonlinear`: GD, SGD and Gauss-Newton on a model f(theta) (chapter 2).
-* :mod:`ntklib.os18`: the Oymak-Soltanolkotabi theorem's constants, bounds and instances (chapter 2).
+* :mod:`ntklib.os18`: the Oymak-Soltanolkotabi theorem's constants, bounds and instances, its closed discrete-time argument, potential and Fig. 1 (chapter 2).
+* :mod:`ntklib.os19_paper`: chapter 3 beside the paper ((n, k) fitting grid, smooth-activation covariance, width condition).
 * :mod:`ntklib.shallow`: the one-hidden-layer network, its init and training (chapters 3-4).
 * :mod:`ntklib.ntk`: empirical, structured and infinite-width NTKs, linearization (chapter 4).
 * :mod:`ntklib.generalization`: information and nuisance spaces of the NTK, label noise (chapter 5).
+* :mod:`ntklib.li20_paper`: chapter 5 beside the papers (cluster geometry, bound terms, SGD step limit).
 * :mod:`ntklib.glm`: over-parameterized generalized linear models (chapter 5).
 * :mod:`ntklib.lowrank`: low-rank matrix recovery by over-parameterized factorization (chapter 5).
+* :mod:`ntklib.zhang17`: chapter 0 beside Zhang et al. (Table 1, steps to fit against corruption, trend).
 * :mod:`ntklib.data`: offline data sets (digits, diabetes, sphere, teacher, label noise) and
   chapter 6's benchmark problem.
 * :mod:`ntklib.mlp`: dense networks of any depth and their NTK by the per-layer
@@ -33,16 +36,20 @@ from . import (
     generalization,
     ggn,
     glm,
+    li20_paper,
     linear,
     lowrank,
     mlp,
     nonlinear,
     ntk,
     os18,
+    os19_paper,
     plotting,
     rates,
     shallow,
+    zhang17,
 )
+from ._checks import DIVERGENCE_FACTOR, DivergenceWarning, PrecisionWarning
 from .claims import ClaimFailed, verdict
 from .config import profile
 from .explore import Explorer
@@ -52,6 +59,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClaimFailed",
+    "DIVERGENCE_FACTOR",
+    "DivergenceWarning",
+    "PrecisionWarning",
     "adversarial",
     "baselines",
     "Explorer",
@@ -62,16 +72,19 @@ __all__ = [
     "generalization",
     "ggn",
     "glm",
+    "li20_paper",
     "linear",
     "lowrank",
     "mlp",
     "nonlinear",
     "ntk",
     "os18",
+    "os19_paper",
     "plotting",
     "profile",
     "rates",
     "shallow",
     "use_style",
     "verdict",
+    "zhang17",
 ]

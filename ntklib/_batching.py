@@ -93,9 +93,11 @@ def timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
-def best_time(fn, repeats: int) -> float:
-    """The best of ``repeats`` timed calls of ``fn()``, after one untimed call that compiles."""
-    jax.block_until_ready(fn())
+def best_time(fn, repeats: int, *, warmup: bool = True) -> float:
+    """The best of ``repeats`` timed calls of ``fn()``, after one untimed call that compiles
+    (``warmup=False`` when the caller has compiled it already)."""
+    if warmup:
+        jax.block_until_ready(fn())
     best = math.inf
     for _ in range(repeats):
         _, dt = timed(fn)

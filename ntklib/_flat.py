@@ -15,7 +15,7 @@ from jax.flatten_util import ravel_pytree
 
 from functools import partial
 
-from ._checks import as_vector, check_finite, check_overparameterized
+from ._checks import as_vector, check_finite, check_overparameterized, rank_cause
 
 __all__ = ["as_float_tree", "check_args", "check_data", "check_model", "check_jacobian_rank", "jac_fn",
            "opnorms", "flat_model", "batched_map", "flat_like", "jacobian_impl"]
@@ -81,12 +81,17 @@ def check_model(fn: str, model, params, X, y, args, *, overparameterized: bool =
 
 
 def check_jacobian_rank(fn: str, J0: np.ndarray, eps: float) -> np.ndarray:
-    """Singular values of J(theta0), or raise if it is not of full row rank n."""
+    """Singular values of J(theta0), or raise if it is not of full row rank n; the message says
+    whether the working precision (``eps``) is the cause."""
     s = np.linalg.svd(J0, compute_uv=False)
-    if s.size == 0 or not s[0] > 0 or s[-1] <= max(J0.shape) * eps * s[0]:
+    tol = max(J0.shape) * eps
+    if s.size == 0 or not s[0] > 0 or s[-1] <= tol * s[0]:
         smin, smax = (s[-1], s[0]) if s.size else (0.0, 0.0)
+        dtype = np.float32 if eps > 1e-10 else np.float64
+        ratio = smin / smax if smax > 0 else 0.0
         raise ValueError(f"{fn}: J(theta0) is rank deficient (sigma_min={smin:.3g}, "
                          f"sigma_max={smax:.3g}), so alpha = 0 and the theorem says nothing; "
+                         f"{rank_cause('J', ratio, tol, dtype)}"
                          "use a wider model or remove duplicated data points.")
     return s
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _activations
-from ._checks import as_matrix
+from ._checks import as_matrix, check_finite
 from ._tiles import sym_gram
 
 __all__ = ["PARAMETERIZATIONS", "TRAIN_MODES", "V_INITS", "NetFields", "validate", "check_net",
@@ -81,6 +81,7 @@ def check_params(fn: str, net, params):
     if v.shape != (net.width,):
         raise ValueError(f"{fn}: params['v'] must have shape (m={net.width},), got "
                          f"{tuple(v.shape)}; initialize with init(net, d, key=...).")
+    check_finite(fn, "params", {"W": W, "v": v})
     return W, v
 
 

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from ._batching import apply, is_net
-from ._checks import as_matrix, as_vector, check_finite, check_positive, float_dtype
+from ._checks import (DivergenceWarning, as_matrix, as_vector, check_finite, check_positive,
+                      float_dtype)
 from ._net import check_net, check_params
 
 __all__ = ["TimedTrajectory", "check_tol", "check_max_time", "prepare", "prepare_test",
@@ -22,7 +23,7 @@ __all__ = ["TimedTrajectory", "check_tol", "check_max_time", "prepare", "prepare
 
 
 class TimedTrajectory(NamedTuple):
-    """A training run with its wall-clock times (GGN, mini-batch GGN, or an optax baseline).
+    r"""A training run with its wall-clock times (GGN, mini-batch GGN, or an optax baseline).
 
     ``T`` is the number of steps taken (fewer than asked if ``tol`` stopped the run, or if the
     loss became non-finite, which also warns). The losses are **records** taken after every
@@ -31,11 +32,11 @@ class TimedTrajectory(NamedTuple):
     number of records after the initial one (``K = T`` when every step is recorded).
 
     Attributes:
-      losses: ``(K + 1,)`` float64, :math:`L_t = \\tfrac12\\lVert f(w_t, X) - y\\rVert^2` on the
+      losses: ``(K + 1,)`` float64, :math:`L_t = \tfrac12\lVert f(w_t, X) - y\rVert^2` on the
         **full** training set at the steps ``step``, ``losses[0]`` at initialization.
       rel_losses: ``(K + 1,)``, ``losses / losses[0]``.
-      test_losses: ``(K + 1,)``, :math:`\\tfrac12\\lVert f(w_t, X_{\\text{test}}) -
-        y_{\\text{test}}\\rVert^2` of the same iterates when a test set was passed (evaluated
+      test_losses: ``(K + 1,)``, :math:`\tfrac12\lVert f(w_t, X_{\text{test}}) -
+        y_{\text{test}}\rVert^2` of the same iterates when a test set was passed (evaluated
         outside the timed region, except in a chunked full-batch optax run, where it is part of
         the chunk: one forward pass on the test set per step), else NaN.
       step_times: ``(T,)`` seconds of each step (``time.perf_counter`` around the compiled step,
@@ -161,5 +162,5 @@ def trajectory(losses, test_losses, step_times, epochs, params, cond, fallback, 
 
 
 def warn_nonfinite(fn: str, t: int, hint: str, stacklevel: int = 4) -> None:
-    warnings.warn(f"{fn}: the training loss became non-finite at step {t}, so the run stopped "
-                  f"there; {hint}", RuntimeWarning, stacklevel=stacklevel)
+    warnings.warn(f"{fn}: the loss diverged: it became non-finite at step {t}, so the run "
+                  f"stopped there; {hint}", DivergenceWarning, stacklevel=stacklevel)

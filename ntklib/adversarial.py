@@ -45,7 +45,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_int, check_finite, check_nonnegative, check_positive
+from ._checks import as_key, check_divergence, check_int, check_finite, check_nonnegative, check_positive
 
 __all__ = [
     "NORMS",
@@ -85,14 +85,14 @@ class Attack(NamedTuple):
 
 
 class AdvTraining(NamedTuple):
-    """The trajectory of :func:`adversarial_training` over ``T = steps`` outer steps.
+    r"""The trajectory of :func:`adversarial_training` over ``T = steps`` outer steps.
 
     Attributes:
       surrogate_loss: ``(T,)``, ``surrogate_loss[t]`` is
-        :math:`L_A(w_t) = \\frac1n\\sum_i \\ell(f(w_t, A(w_t, x_i)), y_i)`, the mean loss at
+        :math:`L_A(w_t) = \frac1n\sum_i \ell(f(w_t, A(w_t, x_i)), y_i)`, the mean loss at
         the training attack's points against the current weights (before step ``t``).
       clean_loss: ``(T,)``, the mean loss at the clean points, same weights.
-      dist_from_init: ``(T + 1,)``, :math:`\\lVert W_t - W_0\\rVert_F` for the ``"W"`` leaf
+      dist_from_init: ``(T + 1,)``, :math:`\lVert W_t - W_0\rVert_F` for the ``"W"`` leaf
         of a dict of params, else the Euclidean norm of all parameters minus their init.
       params: the final weights :math:`w_T` (same pytree as ``params0``).
       radius: the projection radius actually used (``R/sqrt(m)`` or ``R``), ``inf`` if none.
@@ -106,12 +106,12 @@ class AdvTraining(NamedTuple):
 
 
 class RobustEval(NamedTuple):
-    """Clean and robust loss and accuracy of a model on ``n`` examples.
+    r"""Clean and robust loss and accuracy of a model on ``n`` examples.
 
     Attributes:
       clean_loss, clean_acc: mean loss and accuracy at the clean points.
       robust_loss: mean loss at the evaluation attack's points: a *lower bound* on the
-        true robust loss :math:`\\frac1n\\sum_i\\max_{x'\\in B(x_i)}\\ell`, since the attack
+        true robust loss :math:`\frac1n\sum_i\max_{x'\in B(x_i)}\ell`, since the attack
         is not exact.
       robust_acc: fraction of examples classified correctly both at the clean point and at
         the attack's point: an *upper bound* on the true robust accuracy.
@@ -194,7 +194,7 @@ def _check_key(fn, key, needed):
                          "or set random_start=False.")
     if key is None:
         return jnp.zeros((2,), jnp.uint32)  # never used: a raw key-shaped placeholder
-    return key
+    return as_key(fn, key)
 
 
 def _check_attack_args(fn, *, eps, norm, steps, step_size, restarts, random_start, key):
@@ -363,13 +363,13 @@ def _noise_impl(loss_fn, x, y, args, eps, key, lo, hi, *, norm):
 
 
 def project(delta, *, eps: float, norm: str = "linf") -> jax.Array:
-    """Exact Euclidean projection of each perturbation onto the ball of radius ``eps``.
+    r"""Exact Euclidean projection of each perturbation onto the ball of radius ``eps``.
 
     .. math::
 
-       \\Pi_\\infty(\\delta) = \\operatorname{clip}(\\delta, -\\varepsilon, \\varepsilon),
-       \\qquad
-       \\Pi_2(\\delta) = \\delta \\min\\!\\big(1, \\varepsilon / \\lVert\\delta\\rVert_2\\big),
+       \Pi_\infty(\delta) = \operatorname{clip}(\delta, -\varepsilon, \varepsilon),
+       \qquad
+       \Pi_2(\delta) = \delta \min\!\big(1, \varepsilon / \lVert\delta\rVert_2\big),
 
     both the closest point of the ball in the Euclidean norm, per example.
 
@@ -392,13 +392,13 @@ def project(delta, *, eps: float, norm: str = "linf") -> jax.Array:
 
 def fgsm(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", domain=None,
          args=()) -> Attack:
-    """The fast gradient (sign) method: one step of length ``eps`` along the steepest ascent.
+    r"""The fast gradient (sign) method: one step of length ``eps`` along the steepest ascent.
 
     .. math::
 
-       x' = \\Pi_D\\big(x + \\varepsilon\\, \\operatorname{sign}\\nabla_x \\ell\\big)\\ (\\ell_\\infty),
-       \\qquad
-       x' = \\Pi_D\\big(x + \\varepsilon\\, \\nabla_x \\ell / \\lVert\\nabla_x \\ell\\rVert_2\\big)\\ (\\ell_2),
+       x' = \Pi_D\big(x + \varepsilon\, \operatorname{sign}\nabla_x \ell\big)\ (\ell_\infty),
+       \qquad
+       x' = \Pi_D\big(x + \varepsilon\, \nabla_x \ell / \lVert\nabla_x \ell\rVert_2\big)\ (\ell_2),
 
     the maximizer over the ball of the loss linearized at ``x``, then clipped to the domain.
 
@@ -426,21 +426,20 @@ def fgsm(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", domain=None
 
 def random_noise(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", key,
                  domain=None, args=()) -> Attack:
-    """The baseline: random noise of the same norm as an FGSM step.
+    r"""The baseline: random noise of the same norm as an FGSM step.
 
     .. math::
 
-       x' = \\Pi_D(x + \\varepsilon s),\\quad s \\sim \\mathrm{Unif}\\{-1, 1\\}^d\\ (\\ell_\\infty),
-       \\qquad s \\sim \\mathrm{Unif}(S^{d-1})\\ (\\ell_2).
+       x' = \Pi_D(x + \varepsilon s),\quad s \sim \mathrm{Unif}\{-1, 1\}^d\ (\ell_\infty),
+       \qquad s \sim \mathrm{Unif}(S^{d-1})\ (\ell_2).
 
     Args and Returns: as :func:`fgsm`, plus ``key`` (a PRNG key, required).
     """
+    key = as_key("random_noise", key)
     _check_norm("random_noise", norm)
     eps = _check_eps("random_noise", eps)
     x = _check_batch("random_noise", "x", x)
     lo, hi = _check_domain("random_noise", x, domain)
-    if key is None:
-        raise ValueError("random_noise: needs a PRNG key; pass key=jax.random.key(0).")
     args = tuple(args)
     _check_loss_fn("random_noise", loss_fn, x, y, args)
     return _noise_impl(loss_fn, x, y, args, jnp.asarray(eps, x.dtype), key, lo, hi, norm=norm)
@@ -449,22 +448,22 @@ def random_noise(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", key
 def pgd(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", steps: int = 20,
         step_size: float | None = None, key=None, random_start: bool | None = None,
         restarts: int = 1, domain=None, args=()) -> Attack:
-    """Projected gradient ascent on each example's loss over the ball (PGD).
+    r"""Projected gradient ascent on each example's loss over the ball (PGD).
 
     .. math::
 
-       x^{k+1} = \\Pi_D\\Big(x + \\Pi_{B_\\varepsilon}\\big(x^k + \\alpha\\, s(\\nabla_x \\ell(x^k))
-       - x\\big)\\Big),\\qquad
-       s(g) = \\operatorname{sign}(g)\\ (\\ell_\\infty),\\quad s(g) = g/\\lVert g\\rVert_2\\ (\\ell_2),
+       x^{k+1} = \Pi_D\Big(x + \Pi_{B_\varepsilon}\big(x^k + \alpha\, s(\nabla_x \ell(x^k))
+       - x\big)\Big),\qquad
+       s(g) = \operatorname{sign}(g)\ (\ell_\infty),\quad s(g) = g/\lVert g\rVert_2\ (\ell_2),
 
     from :math:`x^0 = x`, or from a uniform random point of the ball (``random_start``;
     with ``restarts > 1`` restart 0 still starts at ``x`` and the others at random points,
     so that adding restarts never makes the attack weaker than the deterministic one; on a
     nearly linear model an l2 random start costs accuracy, since fixed-length steps only
     rotate towards the best point of the sphere by a factor ``eps / (eps + alpha)`` per step).
-    :math:`\\Pi_{B_\\varepsilon}` is the exact projection (:func:`project`), :math:`\\Pi_D`
-    the clip to the domain. Since :math:`x \\in D`, clipping never leaves the ball, so every
-    iterate lies in :math:`B_\\varepsilon(x) \\cap D`. Per example, the result is the
+    :math:`\Pi_{B_\varepsilon}` is the exact projection (:func:`project`), :math:`\Pi_D`
+    the clip to the domain. Since :math:`x \in D`, clipping never leaves the ball, so every
+    iterate lies in :math:`B_\varepsilon(x) \cap D`. Per example, the result is the
     highest-loss point among the clean ``x``, every restart's start and every iterate: the
     attack's loss is never below the clean loss and never below any iterate's.
 
@@ -480,7 +479,7 @@ def pgd(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", steps: int =
       eps: radius of the ball, ``>= 0``.
       norm: ``"linf"`` or ``"l2"``.
       steps: ascent steps per restart, ``>= 1``.
-      step_size: :math:`\\alpha > 0`; default ``2.5 * eps / steps`` (Madry et al. 2018), so
+      step_size: :math:`\alpha > 0`; default ``2.5 * eps / steps`` (Madry et al. 2018), so
         an ascent from the centre can cross the ball.
       key: PRNG key, needed for a random start.
       random_start: start at a uniform point of the ball (restarts after the first when
@@ -523,13 +522,13 @@ def pgd(loss_fn: Callable, x, y, *, eps: float, norm: str = "linf", steps: int =
 
 
 def per_example_loss(outputs, y, *, loss: str = "squared") -> jax.Array:
-    """Per-example loss of model outputs.
+    r"""Per-example loss of model outputs.
 
     .. math::
 
-       \\ell_{sq} = \\tfrac12 (f - y)^2,\\qquad
-       \\ell_{log} = \\log(1 + e^{-y f})\\ (y = \\pm 1),\\qquad
-       \\ell_{ce} = \\log\\textstyle\\sum_j e^{f_j} - f_y\\ (y \\in \\{0..k-1\\}).
+       \ell_{sq} = \tfrac12 (f - y)^2,\qquad
+       \ell_{log} = \log(1 + e^{-y f})\ (y = \pm 1),\qquad
+       \ell_{ce} = \log\textstyle\sum_j e^{f_j} - f_y\ (y \in \{0..k-1\}).
 
     Args:
       outputs: ``(n,)`` (or ``(n, 1)``) for squared and logistic, ``(n, k)`` logits for
@@ -657,35 +656,23 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
                          project_radius: float | None = None,
                          radius_scaling: str | None = None, frozen=(),
                          domain=None) -> AdvTraining:
-    """Adversarial training: full-batch GD on the loss at PGD's points, optionally projected.
+    r"""Adversarial training: full-batch GD on the loss at PGD's points, optionally projected.
 
     .. math::
 
-       \\tilde x_i^{(t)} = \\mathrm{PGD}(w_t, x_i),\\qquad
-       w_{t+1} = \\Pi_{B(R)}\\Big(w_t - \\eta\\,\\nabla_w \\tfrac1n\\textstyle\\sum_i
-       \\ell\\big(f(w_t, \\tilde x_i^{(t)}), y_i\\big)\\Big),
+       \tilde x_i^{(t)} = \mathrm{PGD}(w_t, x_i),\qquad
+       w_{t+1} = \Pi_{B(R)}\Big(w_t - \eta\,\nabla_w \tfrac1n\textstyle\sum_i
+       \ell\big(f(w_t, \tilde x_i^{(t)}), y_i\big)\Big),
 
     the attack's points held fixed in the gradient (Danskin's theorem), and
 
     .. math::
 
-       B(R) = \\{W : \\lVert W - W_0\\rVert_F \\le r\\},\\qquad r = R/\\sqrt m
-       \\ (\\texttt{radius\\_scaling="inv\\_sqrt\\_m"}),\\quad r = R\\ (\\texttt{"none"}).
+       B(R) = \{W : \lVert W - W_0\rVert_F \le r\},\qquad r = R/\sqrt m
+       \ (\texttt{radius\_scaling="inv\_sqrt\_m"}),\quad r = R\ (\texttt{"none"}).
 
-    Which radius and why. Gao et al. (2019) project every hidden layer onto
-    :math:`\\lVert W - W_0\\rVert_F \\le R/\\sqrt m`. Their weights have entries of
-    variance of order :math:`1/m` and no :math:`1/\\sqrt m` in the forward pass, so that
-    :math:`\\lVert\\partial f/\\partial W\\rVert_F = \\Theta(\\sqrt m)`: the radius
-    :math:`R/\\sqrt m` is what lets the output move by :math:`O(R)` whatever the width, while
-    each of the m rows moves by only :math:`O(R/m)` on average. That is the NTK (lazy)
-    regime, where the loss is nearly convex in W and where a near-zero robust loss is
-    shown to be reachable within the ball. ``radius_scaling="inv_sqrt_m"`` reads ``m`` from
-    ``params0["W"].shape[0]`` (``W`` stored ``(m, d)``). Under NTK scaling
-    (:math:`f = v^\\top\\phi(Wx)/\\sqrt m`, entries of W of order one, so
-    :math:`W_{ntk} = \\sqrt m\\,W_{paper}` up to a constant) the *same* set reads
-    :math:`\\lVert W - W_0\\rVert_F \\le R`: pass ``radius_scaling="none"``; there each row
-    moves :math:`O(R/\\sqrt m)`. For params without a ``"W"`` entry the ball is on all
-    parameters, with ``radius_scaling="none"``.
+    ``R/sqrt(m)`` is the paper's radius for weights of variance ``1/m``; under NTK scaling the
+    same ball reads ``R`` (``radius_scaling="none"``): see the book's chapter 7.
 
     Args:
       model: ``model(params, X)`` -> ``(n,)`` outputs (squared, logistic) or
@@ -697,7 +684,7 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
       loss: ``"squared"`` (mean of ``0.5 (f - y)^2``), ``"logistic"``, ``"cross_entropy"``.
       eps, norm: the attack's ball; ``eps = 0`` is clean training.
       attack_steps, attack_step_size: PGD's steps and step size (default ``2.5 eps / steps``).
-      lr: GD step size :math:`\\eta > 0`. steps: outer steps ``T >= 1``.
+      lr: GD step size :math:`\eta > 0`. steps: outer steps ``T >= 1``.
       key: PRNG key, needed with ``random_start`` (step t uses ``fold_in(key, t)``).
       random_start, restarts: as in :func:`pgd` (default: start PGD at the clean point).
       project_radius: R, or ``None`` for no projection.
@@ -717,6 +704,13 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
       ValueError: bad attack arguments (as :func:`pgd`), lr or steps not positive, a
         negative radius, frozen keys that are not in the params, or a run that diverged
         (lr too large).
+
+    >>> model = lambda p, X: jnp.tanh(X @ p["W"].T) @ p["v"]
+    >>> params0 = {"W": jnp.eye(2), "v": jnp.ones(2)}
+    >>> out = adversarial_training(model, params0, jnp.eye(2), jnp.ones(2), eps=0.1, lr=0.5,
+    ...                            steps=20, attack_steps=3, frozen=("v",))
+    >>> bool(out.clean_loss[-1] < out.clean_loss[0])
+    True
 
     References:
       Madry et al. (2018); Gao, Cai, Li, Wang, Hsieh, Lee (2019), their projected
@@ -765,9 +759,7 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
         jnp.asarray(radius, dtype), loss=loss, norm=norm, attack_steps=int(attack_steps),
         restarts=int(restarts), random_start=bool(random_start), steps=int(steps),
         frozen=frozen)
-    if not (np.all(np.isfinite(np.asarray(surrogate))) and np.all(np.isfinite(np.asarray(dist)))):
-        raise ValueError(f"{fn}: the run diverged (non-finite loss) with lr={lr!r}; use a "
-                         "smaller lr.")
+    check_divergence(fn, surrogate, lr, stacklevel=3)
     return AdvTraining(surrogate_loss=surrogate, clean_loss=clean, dist_from_init=dist,
                        params=final, radius=radius)
 
@@ -795,13 +787,13 @@ def robust_eval(model: Callable, params, X, y, *, loss: str = "squared", eps: fl
                 norm: str = "linf", steps: int = 50, restarts: int = 5, key=None,
                 step_size: float | None = None, random_start: bool = True,
                 domain=None) -> RobustEval:
-    """Clean and robust loss and accuracy, with an attack stronger than training's.
+    r"""Clean and robust loss and accuracy, with an attack stronger than training's.
 
     .. math::
 
-       L_{rob} \\approx \\frac1n\\sum_i \\ell\\big(f(w, \\mathrm{PGD}(w, x_i)), y_i\\big),\\qquad
-       \\mathrm{acc}_{rob} \\approx \\frac1n\\sum_i \\mathbb 1[f(w, x_i)\\text{ and }
-       f(w, \\mathrm{PGD}(w, x_i))\\text{ both correct}].
+       L_{rob} \approx \frac1n\sum_i \ell\big(f(w, \mathrm{PGD}(w, x_i)), y_i\big),\qquad
+       \mathrm{acc}_{rob} \approx \frac1n\sum_i \mathbb 1[f(w, x_i)\text{ and }
+       f(w, \mathrm{PGD}(w, x_i))\text{ both correct}].
 
     The evaluation attack is PGD with restarts (by default 50 steps and 5 restarts: one
     from the clean point, four from random points of the ball), stronger than training's

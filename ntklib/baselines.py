@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from ._batching import epoch_batch, merge, split, sum_loss, timed
-from ._checks import check_int
+from ._checks import as_key, check_divergence, check_int
 from ._runs import (TimedTrajectory, check_max_time, check_tol, prepare, prepare_test,
                     trajectory, warn_nonfinite)
 
@@ -191,10 +191,8 @@ def _prepare_optax(fn, model, params0, X, y, steps, batch_size, key, tol, chunk)
         if batch_size > n:
             raise ValueError(f"{fn}: batch_size={batch_size} exceeds the n={n} data points; use "
                              f"1 <= batch_size <= {n}, or batch_size=None for full batch.")
-        if key is None:
-            raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed) with batch_size; the "
-                             "batches are random.")
-    return params0, X, y, steps, batch_size, tol, chunk
+        key = as_key(fn, key)
+    return params0, X, y, steps, batch_size, tol, chunk, key
 
 
 # --------------------------------------------------------------------------- public
@@ -204,13 +202,13 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
                 key=None, tol: float | None = None, max_time: float | None = None,
                 chunk: int = 100, warmup: bool = True, X_test=None, y_test=None
                 ) -> TimedTrajectory:
-    """Train on :math:`\\tfrac12\\lVert f(w, X) - y\\rVert^2` with an optax optimizer (the baselines).
+    r"""Train on :math:`\tfrac12\lVert f(w, X) - y\rVert^2` with an optax optimizer (the baselines).
 
     .. math::
 
-       g_t = \\nabla_w \\tfrac12 \\lVert f(w_t, X) - y\\rVert^2 \\ \\text{(full batch) or }
-       \\frac{n}{b}\\nabla_w \\tfrac12 \\sum_{i \\in B_t} (f(w_t, x_i) - y_i)^2,
-       \\qquad (u_t, s_{t+1}) = \\texttt{optimizer.update}(g_t, s_t, w_t),\\ w_{t+1} = w_t + u_t,
+       g_t = \nabla_w \tfrac12 \lVert f(w_t, X) - y\rVert^2 \ \text{(full batch) or }
+       \frac{n}{b}\nabla_w \tfrac12 \sum_{i \in B_t} (f(w_t, x_i) - y_i)^2,
+       \qquad (u_t, s_{t+1}) = \texttt{optimizer.update}(g_t, s_t, w_t),\ w_{t+1} = w_t + u_t,
 
     e.g. ``optax.sgd(lr)`` (GD/SGD) or ``optax.adam(lr)``. The mini-batch gradient is scaled by
     ``n / b`` so that it is unbiased for the full gradient and ``lr`` means the same for every
@@ -220,13 +218,13 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
     ``fori_loop`` whose trip count is an argument: one compile for every chunk); each loss is
     the by-product of its step's ``value_and_grad``, and each step gets its chunk's wall time
     divided evenly. **Mini-batch** also runs compiled chunks of ``chunk`` steps (the batches
-    drawn inside, as in :func:`ggn_minibatch`), and the full-set training (and test) loss is
+    drawn inside, as in :func:`ntklib.ggn.ggn_minibatch`), and the full-set training (and test) loss is
     recorded after each chunk, outside the timed region: a mini-batch step is too cheap to
     stop after each one (``chunk=1`` records every step, at the cost of a dispatch and a
     full-set forward pass per step). Reuse the same ``optimizer`` object to avoid recompiling.
 
     Args:
-      model, params0, X, y: as in :func:`ggn` (only the trained parameters of a ShallowNet
+      model, params0, X, y: as in :func:`ntklib.ggn.ggn` (only the trained parameters of a ShallowNet
         move).
       optimizer: an ``optax.GradientTransformation``.
       steps: at most this many steps, ``>= 0``.
@@ -246,7 +244,7 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
     """
     fn = "train_optax"
     _check_optimizer(fn, optimizer)
-    params0, X, y, steps, batch_size, tol, chunk = _prepare_optax(
+    params0, X, y, steps, batch_size, tol, chunk, key = _prepare_optax(
         fn, model, params0, X, y, steps, batch_size, key, tol, chunk)
     max_time = check_max_time(fn, max_time)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
@@ -257,6 +255,9 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
     if bad is not None:
         warn_nonfinite(fn, bad, "the learning rate is too large; use a smaller one "
                         "(see tune_lr).", stacklevel=3)
+    else:
+        check_divergence(fn, out.losses, None,
+                         safe_name="use a smaller learning rate (see tune_lr)")
     return out
 
 
@@ -266,9 +267,9 @@ _OPTIMIZERS = {"sgd": optax.sgd, "gd": optax.sgd, "adam": optax.adam}
 def tune_lr(model, params0, X, y, *, optimizer="adam", steps: int, lrs=None,
             batch_size: int | None = None, key=None, chunk: int = 100, X_test=None,
             y_test=None) -> LRSweep:
-    """Pick a learning rate by a sweep over a log grid: lowest final training loss wins.
+    r"""Pick a learning rate by a sweep over a log grid: lowest final training loss wins.
 
-    For each ``lr`` in ``lrs`` (default :math:`10^{-5}, 10^{-5+1/3}, \\dots, 10^{0}`, 16
+    For each ``lr`` in ``lrs`` (default :math:`10^{-5}, 10^{-5+1/3}, \dots, 10^{0}`, 16
     values, three per decade) the optimizer runs ``steps`` steps of :func:`train_optax` from
     ``params0``; a run **diverged** if its final full-set loss is non-finite or above the
     initial loss, and is excluded. The best ``lr`` is the one with the lowest final loss among
@@ -307,7 +308,7 @@ def tune_lr(model, params0, X, y, *, optimizer="adam", steps: int, lrs=None,
         raise ValueError(f"{fn}: lrs must be a non-empty list of finite positive numbers, got "
                          f"{lrs}.")
     lrs = np.sort(lrs)
-    params0, X, y, steps, batch_size, _, chunk = _prepare_optax(
+    params0, X, y, steps, batch_size, _, chunk, key = _prepare_optax(
         fn, model, params0, X, y, steps, batch_size, key, None, chunk)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     if steps < 1:

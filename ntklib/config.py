@@ -1,23 +1,57 @@
-"""Size profiles: ``small`` for CPUs and CI, ``full`` for a GPU.
+r"""Size profiles, seed offsets and smoke runs: how a notebook chooses its sizes.
 
 Every chapter notebook chooses its sizes with :func:`profile`. The maths never
 branches on the device; only the sizes do.
+
+* ``small``: a CPU and CI (each notebook in about a minute on 2 cores);
+* ``medium``: about 2-3 times the small sizes, still CPU-feasible (a few minutes),
+  used to check that a verdict is not an accident of the small sizes;
+* ``full``: a GPU (Colab), sized by :func:`estimate` to at most 5 minutes and 12 GB
+  on a T4-class device.
+
+Three environment variables steer a run without touching the notebook's code:
+
+* ``NTKLIB_PROFILE`` = ``small`` | ``medium`` | ``full`` (default: ``full`` on an
+  accelerator, ``small`` on the CPU);
+* ``NTKLIB_SEED`` = an integer offset added to every key made by :func:`key`, so the
+  same notebook is re-run on other random draws (``0`` by default);
+* ``NTKLIB_SMOKE=1``: keep the profile's *shapes* but cut every iteration count passed
+  through :func:`iters` to a handful, and report verdicts instead of raising. It
+  catches shape errors, memory blow-ups and code paths that only a large profile takes,
+  in minutes.
 """
 
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import jax
 
-__all__ = ["PROFILES", "profile"]
+__all__ = [
+    "PROFILES",
+    "T4",
+    "Cost",
+    "Device",
+    "estimate",
+    "iters",
+    "key",
+    "profile",
+    "report",
+    "seed_offset",
+    "select",
+    "smoke",
+]
 
-PROFILES = ("small", "full")
+PROFILES = ("small", "medium", "full")
 ENV_VAR = "NTKLIB_PROFILE"
+SEED_VAR = "NTKLIB_SEED"
+SMOKE_VAR = "NTKLIB_SMOKE"
+SMOKE_ITERS = 3
 
 
 def profile() -> str:
-    """Return the size profile, ``"small"`` or ``"full"``.
+    """Return the size profile, ``"small"``, ``"medium"`` or ``"full"``.
 
     The environment variable ``NTKLIB_PROFILE`` wins when set; otherwise ``"full"``
     on a GPU or TPU backend and ``"small"`` on the CPU (``jax.default_backend()``).
@@ -33,3 +67,163 @@ def profile() -> str:
             )
         return value
     return "small" if jax.default_backend() == "cpu" else "full"
+
+
+def seed_offset() -> int:
+    """The offset ``NTKLIB_SEED`` adds to every seed given to :func:`key` (default 0).
+
+    >>> import os; os.environ["NTKLIB_SEED"] = "2"; seed_offset()
+    2
+    """
+    value = os.environ.get(SEED_VAR, "").strip()
+    if not value:
+        return 0
+    try:
+        offset = int(value)
+    except ValueError:
+        raise ValueError(f"{SEED_VAR}={value!r} must be an integer seed offset, e.g. {SEED_VAR}=1.") from None
+    if offset < 0:
+        raise ValueError(f"{SEED_VAR}={offset} must be >= 0.")
+    return offset
+
+
+def key(seed: int) -> jax.Array:
+    """A new-style PRNG key for ``seed + seed_offset()``.
+
+    Notebooks make every key with this function, so ``NTKLIB_SEED=k`` re-runs a whole
+    notebook on other random draws: seeds that differ stay different, and
+    ``NTKLIB_SEED=0`` (the default) gives exactly ``jax.random.key(seed)``.
+    Offsets are multiplied by a large prime (1,000,003) so that the shifted seeds of one
+    notebook never coincide with the unshifted seeds of the same notebook, whose seeds
+    are small integers.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"key needs an int seed, got {type(seed).__name__}.")
+    if seed < 0:
+        raise ValueError(f"key needs a seed >= 0, got {seed}.")
+    return jax.random.key(seed + 1_000_003 * seed_offset())
+
+
+def smoke() -> bool:
+    """True when ``NTKLIB_SMOKE`` is set to a true value (``1``, ``true``, ``yes``)."""
+    value = os.environ.get(SMOKE_VAR, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{SMOKE_VAR}={value!r}: use 1 (smoke run) or 0.")
+
+
+def iters(n: int) -> int:
+    """An iteration count: ``n`` itself, or at most ``SMOKE_ITERS`` in a smoke run.
+
+    Only *iteration counts* (steps, epochs, restarts) go through here, never sizes:
+    a smoke run keeps every array's shape.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"iters needs a non-negative int, got {n!r}.")
+    return min(n, SMOKE_ITERS) if smoke() else n
+
+
+class Device(NamedTuple):
+    """A device class for estimates: its sustained float32 rate and its memory."""
+
+    name: str
+    flops_per_s: float  # sustained float32 FLOP/s on dense matmuls
+    memory_bytes: float
+
+
+#: A Colab T4: about 8 TFLOP/s sustained in float32 (65 TFLOP/s fp16 peak; 8.1 fp32 peak)
+#: and 15 GB of memory, of which we allow 12 GB.
+T4 = Device("T4", 8e12, 15e9)
+
+
+class Cost(NamedTuple):
+    """The cost of one experiment of a notebook."""
+
+    name: str
+    flops: float
+    peak_bytes: float
+
+    def seconds(self, device: Device = T4, efficiency: float = 0.3) -> float:
+        """Estimated time: flops over a fraction ``efficiency`` of the device's rate.
+
+        ``efficiency = 0.3`` is deliberately pessimistic: small matmuls, scans and
+        compilation keep a GPU far from its peak.
+        """
+        return self.flops / (efficiency * device.flops_per_s)
+
+
+def estimate(name: str, *, flops: float, peak_bytes: float) -> Cost:
+    """Record the cost of one experiment (flops counted by hand, peak memory in bytes)."""
+    if not (flops >= 0 and peak_bytes >= 0):
+        raise ValueError(f"estimate {name!r} needs flops >= 0 and peak_bytes >= 0.")
+    return Cost(name, float(flops), float(peak_bytes))
+
+
+def report(costs, *, device: Device = T4, budget_s: float = 300.0, budget_bytes: float = 12e9,
+           efficiency: float = 0.3) -> str:
+    """The config cell's printout: profile, seed offset, smoke flag, and each experiment's cost.
+
+    Returns the text (the notebook prints it). Raises ``ValueError`` when the *full*
+    profile's total estimate exceeds the budget (5 minutes, 12 GB on a T4), so a
+    notebook whose full profile grew past what Colab can run fails in CI, where the
+    estimate is computed from the full sizes even though the small ones run.
+    """
+    costs = list(costs)
+    lines = [f"profile={profile()}  seed offset={seed_offset()}  smoke={smoke()}",
+             f"estimates on a {device.name} ({device.flops_per_s / 1e12:.0f} TFLOP/s float32 "
+             f"at {efficiency:.0%} efficiency, {device.memory_bytes / 1e9:.0f} GB):"]
+    total_s = 0.0
+    peak = 0.0
+    for c in costs:
+        s = c.seconds(device, efficiency)
+        total_s += s
+        peak = max(peak, c.peak_bytes)
+        lines.append(f"  {c.name:<34s} {c.flops:9.2e} flop  {s:8.2f} s  {c.peak_bytes / 1e9:7.3f} GB")
+    lines.append(f"  {'total':<34s} {'':9s}       {total_s:8.2f} s  {peak / 1e9:7.3f} GB peak")
+    if total_s > budget_s or peak > budget_bytes:
+        raise ValueError(
+            f"the estimate ({total_s:.0f} s, {peak / 1e9:.1f} GB) exceeds the budget "
+            f"({budget_s:.0f} s, {budget_bytes / 1e9:.0f} GB on a {device.name}): shrink the sizes."
+        )
+    return "\n".join(lines)
+
+
+#: Config fields that count iterations (cut in a smoke run); every other field is a size.
+ITERATION_FIELDS = ("steps", "epochs", "iters", "restarts")
+
+
+def _is_iteration_field(name: str) -> bool:
+    return any(name == f or name.endswith("_" + f) or name.startswith(f + "_") for f in ITERATION_FIELDS)
+
+
+def select(configs: dict):
+    r"""The notebook's config for :func:`profile`, with iteration counts cut in a smoke run.
+
+    ``configs`` maps profile names to a ``NamedTuple`` of sizes. In a smoke run
+    (``NTKLIB_SMOKE=1``) every integer field named like an iteration count (``steps``,
+    ``grid_steps``, ``epochs``, ``pgd_steps``, ``restarts``, ...) goes through :func:`iters`;
+    sizes are kept, so the profile's shapes and memory are what runs.
+
+    >>> from typing import NamedTuple
+    >>> class C(NamedTuple):
+    ...     n: int
+    ...     steps: int
+    >>> import os; os.environ["NTKLIB_PROFILE"] = "small"; os.environ["NTKLIB_SMOKE"] = "1"
+    >>> select({"small": C(64, 1000)})
+    C(n=64, steps=3)
+    >>> os.environ["NTKLIB_SMOKE"] = "0"
+    """
+    name = profile()
+    if name not in configs:
+        raise ValueError(
+            f"this notebook has no {name!r} profile (it has {', '.join(configs)}); "
+            f"set {ENV_VAR} to one of those."
+        )
+    cfg = configs[name]
+    if not smoke() or not hasattr(cfg, "_replace"):
+        return cfg
+    cut = {f: iters(v) for f, v in cfg._asdict().items()
+           if _is_iteration_field(f) and isinstance(v, int) and not isinstance(v, bool)}
+    return cfg._replace(**cut)

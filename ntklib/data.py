@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _random
-from ._checks import as_matrix, check_int, check_nonnegative, check_positive
+from ._checks import as_key, as_matrix, check_int, check_nonnegative, check_positive
 from .shallow import ShallowNet, apply, init
 
 __all__ = [
@@ -83,11 +83,11 @@ class Regression(NamedTuple):
 
 
 class FriedmanRegression(NamedTuple):
-    """A train/test split of :func:`friedman1`, with the noiseless targets and the noise level.
+    r"""A train/test split of :func:`friedman1`, with the noiseless targets and the noise level.
 
     Attributes:
       X_train: ``(n_train, d)``.
-      y_train: ``(n_train,)`` noisy targets :math:`f(x) + \\varepsilon`.
+      y_train: ``(n_train,)`` noisy targets :math:`f(x) + \varepsilon`.
       X_test: ``(n_test, d)``.
       y_test: ``(n_test,)`` noisy targets.
       f_train: ``(n_train,)`` the noiseless regression function :math:`f(x)` at the training inputs.
@@ -137,16 +137,11 @@ class Clusterable(NamedTuple):
 
 
 def _as_key(fn, key):
-    if key is None:
-        raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed) (or an int seed); "
-                         "randomness is always explicit.")
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.PRNGKey(int(key))
-    return key
+    return as_key(fn, key)
 
 
 def normalize_rows(X, *, radius: float = 1.0) -> jax.Array:
-    """Rows of ``X`` scaled to norm ``radius``: :math:`x_i \\mapsto r\\, x_i / \\lVert x_i\\rVert`.
+    r"""Rows of ``X`` scaled to norm ``radius``: :math:`x_i \mapsto r\, x_i / \lVert x_i\rVert`.
 
     Zero rows raise (they have no direction).
 
@@ -167,12 +162,12 @@ def normalize_rows(X, *, radius: float = 1.0) -> jax.Array:
 
 
 def sphere(n: int, d: int, *, key, radius: float = 1.0) -> jax.Array:
-    """``n`` points uniform on the sphere of radius ``radius`` in :math:`\\mathbb R^d`.
+    r"""``n`` points uniform on the sphere of radius ``radius`` in :math:`\mathbb R^d`.
 
-    .. math::  x_i = r\\, g_i / \\lVert g_i\\rVert, \\qquad g_i \\sim \\mathcal N(0, I_d).
+    .. math::  x_i = r\, g_i / \lVert g_i\rVert, \qquad g_i \sim \mathcal N(0, I_d).
 
     ``radius=1`` is Du et al.'s assumption; with ``radius=sqrt(d)`` the ``"ntk"``
-    :class:`~ntklib.shallow.ShallowNet` sees unit vectors after its :math:`1/\\sqrt d`.
+    :class:`~ntklib.shallow.ShallowNet` sees unit vectors after its :math:`1/\sqrt d`.
 
     Returns:
       ``(n, d)``.
@@ -186,10 +181,10 @@ def sphere(n: int, d: int, *, key, radius: float = 1.0) -> jax.Array:
 
 def teacher(X, *, key, width: int = 16, activation: str = "relu", normalize: bool = True
             ) -> jax.Array:
-    """Labels from a random one-hidden-layer teacher network.
+    r"""Labels from a random one-hidden-layer teacher network.
 
-    .. math::  y_i = c\\; \\tfrac{1}{\\sqrt{k}}\\, v^\\top \\phi(W x_i / \\sqrt d),
-       \\qquad W \\in \\mathbb R^{k \\times d},\\ v \\in \\mathbb R^k \\text{ Gaussian},
+    .. math::  y_i = c\; \tfrac{1}{\sqrt{k}}\, v^\top \phi(W x_i / \sqrt d),
+       \qquad W \in \mathbb R^{k \times d},\ v \in \mathbb R^k \text{ Gaussian},
 
     i.e. a :class:`~ntklib.shallow.ShallowNet` of width ``k = width`` (``"ntk"``
     parameterization) at a random initialization; with ``normalize`` the constant :math:`c`
@@ -218,29 +213,38 @@ def teacher(X, *, key, width: int = 16, activation: str = "relu", normalize: boo
 
 
 def _split(fn, n_total, n_train, n_test, key, default_test_fraction=0.2):
+    """Indices of a random train/test split; errors name the argument the user passed."""
+    if n_train is not None:
+        n_train = check_int(fn, "n_train", n_train, 1)
+        if n_train > n_total:
+            raise ValueError(f"{fn}: n_train={n_train} exceeds the {n_total} available examples; "
+                             f"use n_train <= {n_total}.")
+    if n_test is not None:
+        n_test = check_int(fn, "n_test", n_test, 0)
+        if n_test > n_total - 1:
+            raise ValueError(f"{fn}: n_test={n_test} leaves no training example out of the "
+                             f"{n_total} available; use n_test <= {n_total - 1}.")
     if n_test is None:
         n_test = (n_total - n_train) if n_train is not None else \
             int(round(default_test_fraction * n_total))
-    n_test = check_int(fn, "n_test", n_test, 0)
     if n_train is None:
         n_train = n_total - n_test
-    n_train = check_int(fn, "n_train", n_train, 1)
     if n_train + n_test > n_total:
-        raise ValueError(f"{fn}: n_train + n_test = {n_train + n_test} exceeds the {n_total} "
-                         "available examples; ask for fewer.")
+        raise ValueError(f"{fn}: n_train + n_test = {n_train} + {n_test} = {n_train + n_test} "
+                         f"exceeds the {n_total} available examples; ask for fewer.")
     perm = np.asarray(jax.random.permutation(key, n_total))
     return perm[:n_train], perm[n_train:n_train + n_test]
 
 
 def digits(*, classes=None, n_train: int | None = None, n_test: int | None = None, key,
            standardize: bool = True) -> Classification:
-    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 64 pixels), offline.
+    r"""scikit-learn's bundled 8x8 handwritten digits (1797 images, 64 pixels), offline.
 
     Pixels are divided by 16 (to ``[0, 1]``). With ``standardize`` (default) each pixel is
     centered by its **training-set** mean and then every image (train and test) is scaled to
     unit norm, so the inputs lie on the unit sphere :math:`S^{63}`:
 
-    .. math::  x \\mapsto \\frac{x - \\bar x_{\\mathrm{train}}}{\\lVert x - \\bar x_{\\mathrm{train}}\\rVert}.
+    .. math::  x \mapsto \frac{x - \bar x_{\mathrm{train}}}{\lVert x - \bar x_{\mathrm{train}}\rVert}.
 
     Args:
       classes: which digits to keep (e.g. ``(0, 1)``), default all ten; class index ``k`` in
@@ -323,19 +327,19 @@ def diabetes(*, n_train: int | None = None, n_test: int | None = None, key,
 
 def friedman1(n_train: int, n_test: int, *, d: int = 10, noise: float = 1.0, key,
               standardize: bool = True) -> FriedmanRegression:
-    """Friedman's first generated regression problem (1991), offline and with a known noise level.
+    r"""Friedman's first generated regression problem (1991), offline and with a known noise level.
 
     Inputs are uniform on :math:`[0, 1]^d` (only the first five features matter, the other
     ``d - 5`` are distractors) and the targets are
 
     .. math::
 
-       y = f(x) + \\varepsilon, \\qquad
-       f(x) = 10 \\sin(\\pi x_1 x_2) + 20 (x_3 - \\tfrac12)^2 + 10 x_4 + 5 x_5, \\qquad
-       \\varepsilon \\sim \\mathcal N(0, \\sigma^2),
+       y = f(x) + \varepsilon, \qquad
+       f(x) = 10 \sin(\pi x_1 x_2) + 20 (x_3 - \tfrac12)^2 + 10 x_4 + 5 x_5, \qquad
+       \varepsilon \sim \mathcal N(0, \sigma^2),
 
     the function of scikit-learn's ``make_friedman1``. Since :math:`f` is known, so is the
-    best achievable test error: :math:`\\mathbb E (f(x) - y)^2 = \\sigma^2` (``noise_var``). With
+    best achievable test error: :math:`\mathbb E (f(x) - y)^2 = \sigma^2` (``noise_var``). With
     ``standardize`` (default) the features and the targets (``y`` and ``f`` alike) are z-scored
     with the **training-set** mean and standard deviation, as in :func:`diabetes`, and
     ``noise_var`` is rescaled to match.
@@ -344,7 +348,7 @@ def friedman1(n_train: int, n_test: int, *, d: int = 10, noise: float = 1.0, key
       n_train: training examples, ``>= 1``.
       n_test: test examples, ``>= 0``.
       d: input dimension, ``>= 5`` (default 10, as in Friedman 1991).
-      noise: :math:`\\sigma \\ge 0` (default 1).
+      noise: :math:`\sigma \ge 0` (default 1).
       key: ``jax.random`` key or ``int`` seed (keyword-only); inputs and noise are drawn with
         ``jax.random`` in the default float dtype and evaluated in float64.
       standardize: z-score features and targets.
@@ -396,11 +400,11 @@ def one_hot(y, num_classes: int | None = None) -> jax.Array:
 
 
 def corrupt_labels(y, fraction: float, *, key, num_classes: int) -> Corrupted:
-    """Replace exactly ``round(fraction * n)`` labels by a different, uniformly random class.
+    r"""Replace exactly ``round(fraction * n)`` labels by a different, uniformly random class.
 
     A uniformly random subset of ``round(fraction * n)`` positions is chosen (without
-    replacement); each chosen label :math:`y_i` becomes :math:`(y_i + s_i) \\bmod K` with
-    :math:`s_i` uniform in :math:`\\{1, \\dots, K-1\\}`, i.e. uniform over the other classes.
+    replacement); each chosen label :math:`y_i` becomes :math:`(y_i + s_i) \bmod K` with
+    :math:`s_i` uniform in :math:`\{1, \dots, K-1\}`, i.e. uniform over the other classes.
     ``fraction=1`` gives fully random (but always wrong) labels.
 
     Args:
@@ -470,9 +474,9 @@ def random_pixels(X, *, key) -> jax.Array:
 
 
 def gaussian_inputs(X, *, key) -> jax.Array:
-    """Gaussian inputs with the per-feature mean and standard deviation of ``X``.
+    r"""Gaussian inputs with the per-feature mean and standard deviation of ``X``.
 
-    .. math::  \\tilde x_{ij} = \\mu_j + \\sigma_j\\, g_{ij}, \\qquad g_{ij} \\sim \\mathcal N(0,1),
+    .. math::  \tilde x_{ij} = \mu_j + \sigma_j\, g_{ij}, \qquad g_{ij} \sim \mathcal N(0,1),
 
     Zhang et al. (2017)'s "Gaussian" inputs, independent of the rows of ``X``. Follow with
     :func:`normalize_rows` to put them on the sphere like :func:`digits`.
@@ -487,16 +491,16 @@ def gaussian_inputs(X, *, key) -> jax.Array:
 
 def clusterable(n: int, d: int, *, num_clusters: int, num_classes: int = 2,
                 noise: float = 0.1, key) -> Clusterable:
-    """Points around well-separated cluster centers, each cluster carrying one class.
+    r"""Points around well-separated cluster centers, each cluster carrying one class.
 
-    Centers :math:`c_1, \\dots, c_K` are uniform on the unit sphere; cluster ``k`` gets class
+    Centers :math:`c_1, \dots, c_K` are uniform on the unit sphere; cluster ``k`` gets class
     ``k % num_classes``, and point ``i`` (in cluster ``i % num_clusters``, so sizes differ by at
     most one) is
 
-    .. math::  x_i = \\frac{c_k + \\varepsilon\\, g_i/\\sqrt d}{\\lVert c_k + \\varepsilon\\,
-       g_i/\\sqrt d\\rVert}, \\qquad g_i \\sim \\mathcal N(0, I_d),
+    .. math::  x_i = \frac{c_k + \varepsilon\, g_i/\sqrt d}{\lVert c_k + \varepsilon\,
+       g_i/\sqrt d\rVert}, \qquad g_i \sim \mathcal N(0, I_d),
 
-    so a point lies within angle about :math:`\\varepsilon` (``noise``) of its center. This is
+    so a point lies within angle about :math:`\varepsilon` (``noise``) of its center. This is
     the clusterable model of Li, Soltanolkotabi and Oymak (2020), in which GD with early
     stopping is robust to label noise (combine with :func:`corrupt_labels`).
 
@@ -505,7 +509,7 @@ def clusterable(n: int, d: int, *, num_clusters: int, num_classes: int = 2,
       d: dimension, ``>= 2``.
       num_clusters: ``K >= 1``.
       num_classes: ``>= 1``, at most ``num_clusters``.
-      noise: :math:`\\varepsilon \\ge 0`, the cluster radius.
+      noise: :math:`\varepsilon \ge 0`, the cluster radius.
       key: ``jax.random`` key (keyword-only).
 
     Returns:
@@ -550,27 +554,28 @@ class Problem(NamedTuple):
 def benchmark_problem(*, key, n: int = 256, d: int = 16, m: int = 4096,
                       activation: str = "softplus", train: str = "vW",
                       v_init: str = "gaussian", dtype=None) -> Problem:
-    """The chapter's benchmark: a smooth, wide one-hidden-layer net fitting a teacher.
+    r"""The chapter's benchmark: a smooth, wide one-hidden-layer net fitting a teacher.
 
-    ``X``: ``n`` points uniform on the sphere of radius :math:`\\sqrt d`
+    ``X``: ``n`` points uniform on the sphere of radius :math:`\sqrt d`
     (:func:`ntklib.data.sphere`, so the ``"ntk"`` net sees unit vectors); ``y``: a random
     width-16 teacher of the same activation with unit RMS (:func:`ntklib.data.teacher`);
     ``model``: ``ShallowNet(m, activation, "ntk", train)``. With the defaults
     (:math:`n=256, d=16, m=4096`, softplus, :math:`p = 69632`) the NTK Gram at initialization
-    has a condition number of about :math:`5\\cdot 10^5`.
+    has a condition number of about :math:`5\cdot 10^5`.
 
     Args:
       key: ``jax.random`` key (keyword-only); split for inputs, teacher and initialization.
       n, d, m: sizes.
       activation: a smooth one from :data:`ntklib.shallow.ACTIVATIONS` (softplus, tanh, ...).
       train: ``"vW"`` or ``"W"``.
-      v_init: ``"gaussian"`` or ``"sign"`` (:math:`v_r = \\pm 1`, the setting of the
+      v_init: ``"gaussian"`` or ``"sign"`` (:math:`v_r = \pm 1`, the setting of the
         quadratic-rate theorem with ``train="W"``).
       dtype: float dtype, default ``jnp.result_type(float)``.
 
     Returns:
       :class:`Problem`.
     """
+    key = as_key("benchmark_problem", key)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     kx, ky, kw = jax.random.split(key, 3)
     X = sphere(n, d, key=kx, radius=math.sqrt(d)).astype(dtype)

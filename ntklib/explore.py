@@ -16,7 +16,10 @@ cell's output is kept.
 
 from __future__ import annotations
 
+import html as html_lib
+import json
 import os
+import re
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any, Callable, Mapping, Sequence
@@ -59,8 +62,22 @@ class Explorer:
                  defaults: Mapping[str, Any] | None = None,
                  figsize: tuple[float, float] | None = None,
                  compute: Callable | None = None):
+        if not callable(draw):
+            raise ValueError(f"Explorer: draw must be a function draw(fig, **params), got "
+                             f"{type(draw).__name__}.")
+        if compute is not None and not callable(compute):
+            raise ValueError(f"Explorer: compute must be a function compute(**params) or None, "
+                             f"got {type(compute).__name__}.")
+        if not isinstance(params, Mapping):
+            raise ValueError(f"Explorer: params must be a dict of parameter name -> values, e.g. "
+                             f"{{'eta': [0.1, 0.5, 1.0]}}, got {type(params).__name__}.")
         if not params:
             raise ValueError("Explorer needs at least one parameter, e.g. {'eta': [0.1, 0.5, 1.0]}.")
+        for name, values in params.items():
+            if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+                raise ValueError(f"Explorer: the values of parameter {name!r} must be a sequence "
+                                 f"such as [0.1, 0.5, 1.0], got {type(values).__name__} "
+                                 f"{values!r}.")
         self.params = {k: list(v) for k, v in params.items()}
         for name, values in self.params.items():
             if len(values) == 0:
@@ -90,13 +107,18 @@ class Explorer:
                     self._cache[key] = self.compute(**values)
                 self.draw(fig, self._cache[key], **values)
 
-    def player(self, over: str, *, dpi: int = 100, interval: int = 700, **fixed):
+    def player(self, over: str, *, dpi: int = 100, interval: int = 700,
+               label: str | None = None, caption: str | None = None, **fixed):
         """A kernel-free HTML player that steps ``over`` through its values.
 
         The other parameters are held at their defaults, or at ``fixed`` values. ``dpi`` sets
         the resolution of the frames (PNG images embedded in the page) and ``interval`` the
-        milliseconds per frame when it plays. Returns an ``IPython.display.HTML`` object
-        (display it, or end a cell with it).
+        milliseconds per frame when it plays. Above the frames a title names the swept
+        parameter and its current value (``label`` replaces the parameter's name there);
+        below the controls, ``caption`` says what to watch (default: which parameter moves
+        over which range). The player needs nothing from the network (no icon font), and
+        fits the width of a phone. Returns an ``IPython.display.HTML`` object (display it,
+        or end a cell with it).
         """
         from IPython.display import HTML
 
@@ -118,12 +140,16 @@ class Explorer:
                 for i in range(n_frames):
                     values[over] = self.params[over][i]
                     self._render(fig, values)
-                    fig.text(0.995, 0.005, f"{over} = {_fmt(values[over])}", ha="right",
-                             va="bottom", fontsize=9, color="0.3")
                     writer.grab_frame()
             html = path.read_text()
         plt.close(fig)
-        return HTML(html)
+        name = label or over
+        titles = [f"{name} = {_fmt(v)}" for v in self.params[over]]
+        if caption is None:
+            first, last = _fmt(self.params[over][0]), _fmt(self.params[over][-1])
+            caption = (f"Step {name} from {first} to {last} ({n_frames} values) with the "
+                       "buttons or the slider; the title shows its current value.")
+        return HTML(_dress_player(html, titles, caption))
 
     def widgets(self):
         """Live ipywidgets controls that redraw the figure; needs a running kernel.
@@ -153,3 +179,69 @@ class Explorer:
         else:
             out = w.interactive_output(update, controls)
         return w.VBox([w.HBox(list(controls.values())), out])
+
+
+# matplotlib's jshtml template draws its buttons with font-awesome 4 icons (``<i class="fa
+# fa-play">``) and links the icon font from a CDN: offline the buttons are blank, and every
+# page asks the network for it. Inline SVG icons (16x16) replace both.
+_ICONS = {
+    "fa-minus": '<rect x="3" y="7" width="10" height="2"/>',
+    "fa-plus": '<path d="M7 3h2v4h4v2H9v4H7V9H3V7h4z"/>',
+    "fa-fast-backward": '<path d="M2 3h2v10H2zM15 3v10L9 8zM9 3v10L3 8z"/>',
+    "fa-step-backward": '<path d="M3 3h2v10H3zM13 3v10L6 8z"/>',
+    "fa-play fa-flip-horizontal": '<path d="M12 3v10L4 8z"/>',
+    "fa-pause": '<path d="M4 3h3v10H4zM9 3h3v10H9z"/>',
+    "fa-play": '<path d="M4 3v10l8-5z"/>',
+    "fa-step-forward": '<path d="M11 3h2v10h-2zM3 3v10l7-5z"/>',
+    "fa-fast-forward": '<path d="M12 3h2v10h-2zM1 3v10l6-5zM7 3v10l6-5z"/>',
+}
+
+# Scoped to the player's own box: the frames and the slider shrink to the page's width, and
+# the nine buttons (9 x 32 px) fit a 390 px phone with the book's margins.
+_PLAYER_CSS = """<style>
+.ntk-player {max-width: 100%; margin: 0.5em 0;}
+.ntk-player .animation {max-width: 100%;}
+.ntk-player .animation img {max-width: 100%; height: auto;}
+.ntk-player input[type=range].anim-slider {max-width: 100%;}
+.ntk-player .anim-buttons {display: flex; flex-wrap: wrap; justify-content: center; gap: 2px;}
+.ntk-player .anim-buttons button {width: 32px; height: 28px; line-height: 0;}
+.ntk-player .anim-buttons svg {width: 16px; height: 16px; fill: currentColor;}
+.ntk-player-title {font-weight: 600; font-size: 1.1em; text-align: center; margin-bottom: 0.2em;}
+.ntk-player-caption {font-size: 0.9em; text-align: center; margin-top: 0.2em;}
+</style>
+"""
+
+
+def _dress_player(html: str, titles: Sequence[str], caption: str) -> str:
+    """Give a matplotlib jshtml player a live title, a caption, inline icons and no CDN link."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*', "", html)
+    for cls, shape in _ICONS.items():
+        svg = f'<svg viewBox="0 0 16 16" aria-hidden="true">{shape}</svg>'
+        html = html.replace(f'<i class="fa {cls}"></i>', svg)
+    found = re.search(r'id="_anim_img([0-9a-f]+)"', html)
+    if found is None or "fa fa-" in html or "font-awesome" in html:
+        raise RuntimeError("Explorer.player: matplotlib's jshtml template changed; update "
+                           "ntklib/explore.py's _dress_player for it.")
+    uid = found.group(1)
+    title_id = f"_ntk_title{uid}"
+    titles_js = json.dumps(list(titles)).replace("</", "<\\/")  # never closes the script
+    # The jshtml script makes `anim<uid>` in a setTimeout(0); this one, queued after it,
+    # wraps its set_frame so the title follows every button, the slider and playback.
+    script = (
+        "<script>\n(function() {\n"
+        f"  var titles = {titles_js};\n"
+        "  setTimeout(function() {\n"
+        f"    var anim = window.anim{uid}, title = document.getElementById(\"{title_id}\");\n"
+        "    if (!anim || !title) { return; }\n"
+        "    var set_frame = anim.set_frame;\n"
+        "    anim.set_frame = function(frame) {\n"
+        "      set_frame.call(anim, frame);\n"
+        "      title.textContent = titles[anim.current_frame];\n"
+        "    };\n"
+        "    anim.set_frame(anim.current_frame);\n"
+        "  }, 0);\n})();\n</script>\n")
+    return (f'{_PLAYER_CSS}<div class="ntk-player">\n'
+            f'<div class="ntk-player-title" id="{title_id}">{html_lib.escape(titles[0])}</div>\n'
+            f'{html}\n'
+            f'<div class="ntk-player-caption">{html_lib.escape(caption)}</div>\n'
+            f'</div>\n{script}')

@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._checks import as_matrix, check_finite, check_int, check_positive
+from ._checks import as_key, as_matrix, check_divergence, check_finite, check_int, check_kernel, check_positive
 from ._flat import as_float_tree, check_args
 
 __all__ = [
@@ -67,10 +67,10 @@ __all__ = [
 
 
 class Spectrum(NamedTuple):
-    """Eigendecomposition of a symmetric PSD Gram matrix, largest eigenvalue first.
+    r"""Eigendecomposition of a symmetric PSD Gram matrix, largest eigenvalue first.
 
     Attributes:
-      eigvals: ``(n,)`` :math:`\\lambda_1 \\ge \\dots \\ge \\lambda_n` (round-off negatives
+      eigvals: ``(n,)`` :math:`\lambda_1 \ge \dots \ge \lambda_n` (round-off negatives
         clipped to 0).
       eigvecs: ``(n, n)``, column ``i`` is :math:`u_i`.
     """
@@ -80,19 +80,19 @@ class Spectrum(NamedTuple):
 
 
 class InfoNuisance(NamedTuple):
-    """A label vector split at cutoff ``k`` (see :func:`information_split`).
+    r"""A label vector split at cutoff ``k`` (see :func:`information_split`).
 
     Attributes:
       k: the cutoff, the dimension of the information space.
-      alpha: :math:`\\sqrt{\\lambda_k}`, the smallest singular value of :math:`J_0` kept in
+      alpha: :math:`\sqrt{\lambda_k}`, the smallest singular value of :math:`J_0` kept in
         the information space.
-      info: :math:`\\lVert \\Pi_{\\mathcal I} y\\rVert`.
-      nuisance: :math:`\\lVert \\Pi_{\\mathcal N} y\\rVert`.
-      info_energy: :math:`\\lVert \\Pi_{\\mathcal I} y\\rVert^2 / \\lVert y\\rVert^2`.
-      info_distance: :math:`\\lVert J_0^+ \\Pi_{\\mathcal I} y\\rVert =
-        (\\sum_{i \\le k} (u_i^\\top y)^2 / \\lambda_i)^{1/2}`, how far the linearized model
+      info: :math:`\lVert \Pi_{\mathcal I} y\rVert`.
+      nuisance: :math:`\lVert \Pi_{\mathcal N} y\rVert`.
+      info_energy: :math:`\lVert \Pi_{\mathcal I} y\rVert^2 / \lVert y\rVert^2`.
+      info_distance: :math:`\lVert J_0^+ \Pi_{\mathcal I} y\rVert =
+        (\sum_{i \le k} (u_i^\top y)^2 / \lambda_i)^{1/2}`, how far the linearized model
         moves to fit the information part.
-      nuisance_distance: the same over :math:`i > k` (``inf`` if some :math:`\\lambda_i = 0`
+      nuisance_distance: the same over :math:`i > k` (``inf`` if some :math:`\lambda_i = 0`
         there carries energy).
     """
 
@@ -106,13 +106,13 @@ class InfoNuisance(NamedTuple):
 
 
 class FitBySpace(NamedTuple):
-    """Norms of the linearized residual :math:`r_t = (I - \\eta K)^t r_0` in each space.
+    r"""Norms of the linearized residual :math:`r_t = (I - \eta K)^t r_0` in each space.
 
     Attributes:
       t: ``(T,)`` the times.
-      info: ``(T,)`` :math:`\\lVert \\Pi_{\\mathcal I} r_t\\rVert`.
-      nuisance: ``(T,)`` :math:`\\lVert \\Pi_{\\mathcal N} r_t\\rVert`.
-      total: ``(T,)`` :math:`\\lVert r_t\\rVert`.
+      info: ``(T,)`` :math:`\lVert \Pi_{\mathcal I} r_t\rVert`.
+      nuisance: ``(T,)`` :math:`\lVert \Pi_{\mathcal N} r_t\rVert`.
+      total: ``(T,)`` :math:`\lVert r_t\rVert`.
     """
 
     t: jax.Array
@@ -122,17 +122,17 @@ class FitBySpace(NamedTuple):
 
 
 class Tracked(NamedTuple):
-    """A gradient-descent run recorded at chosen steps (see :func:`track`).
+    r"""A gradient-descent run recorded at chosen steps (see :func:`track`).
 
     With ``y`` of shape ``(n,)`` the fields have the shapes below; with ``y`` of shape
     ``(r, n)`` (``r`` runs) every field but ``t`` gets a leading axis ``r``.
 
     Attributes:
       t: ``(T,)`` the recorded steps.
-      train: ``(T, n)`` outputs :math:`f(\\theta_t, X)`.
+      train: ``(T, n)`` outputs :math:`f(\theta_t, X)`.
       test: ``(T, n_test)`` outputs on ``X_test``, or ``None`` without ``X_test``.
-      dists: ``(T,)`` :math:`\\lVert\\theta_t - \\theta_0\\rVert` (all parameters flattened).
-      losses: ``(T,)`` :math:`\\tfrac12\\lVert f(\\theta_t, X) - y\\rVert^2`.
+      dists: ``(T,)`` :math:`\lVert\theta_t - \theta_0\rVert` (all parameters flattened).
+      losses: ``(T,)`` :math:`\tfrac12\lVert f(\theta_t, X) - y\rVert^2`.
     """
 
     t: np.ndarray
@@ -165,17 +165,8 @@ class FitFractions(NamedTuple):
 
 
 def _check_gram(fn: str, K) -> jax.Array:
-    K = as_matrix(fn, "K", K)
-    n = K.shape[0]
-    if K.shape != (n, n) or n == 0:
-        raise ValueError(f"{fn}: K must be a square (n, n) Gram matrix, got shape "
-                         f"{tuple(K.shape)}; pass J J^T or ntklib.ntk.gram(...).")
-    Kn = np.asarray(K)
-    scale = max(float(np.abs(Kn).max()), np.finfo(Kn.dtype).tiny)
-    if not np.allclose(Kn, Kn.T, rtol=0, atol=100 * n * np.finfo(Kn.dtype).eps * scale):
-        raise ValueError(f"{fn}: K is not symmetric (max |K - K^T| = "
-                         f"{float(np.abs(Kn - Kn.T).max()):.3g}); pass a Gram matrix J J^T.")
-    return K
+    """A square, symmetric, PSD Gram matrix within ``kernel_tol`` (10 sqrt(eps) of its dtype)."""
+    return check_kernel(fn, "K", K)
 
 
 def _as_spectrum(fn: str, K_or_spectrum) -> Spectrum:
@@ -212,12 +203,12 @@ def _spectrum_impl(K):
 
 
 def spectrum(K) -> Spectrum:
-    """Eigenvalues (descending) and eigenvectors of a symmetric PSD Gram matrix.
+    r"""Eigenvalues (descending) and eigenvectors of a symmetric PSD Gram matrix.
 
-    .. math::  K = \\sum_{i=1}^n \\lambda_i u_i u_i^\\top, \\qquad \\lambda_1 \\ge \\dots \\ge \\lambda_n.
+    .. math::  K = \sum_{i=1}^n \lambda_i u_i u_i^\top, \qquad \lambda_1 \ge \dots \ge \lambda_n.
 
-    For :math:`K = J J^\\top`, :math:`\\sqrt{\\lambda_i}` are the singular values of
-    :math:`J` and :math:`u_i` its left singular vectors. When :math:`\\lambda_k = \\lambda_{k+1}`
+    For :math:`K = J J^\top`, :math:`\sqrt{\lambda_i}` are the singular values of
+    :math:`J` and :math:`u_i` its left singular vectors. When :math:`\lambda_k = \lambda_{k+1}`
     the top-``k`` space is not unique and the split at ``k`` depends on round-off.
 
     Args:
@@ -235,13 +226,13 @@ def _coef_energy(U, y):
 
 
 def energy_profile(K, y) -> jax.Array:
-    """The share of the labels' energy in the top-``k`` eigenspace, for every ``k``.
+    r"""The share of the labels' energy in the top-``k`` eigenspace, for every ``k``.
 
-    .. math::  E_k = \\frac{\\lVert U_k^\\top y\\rVert^2}{\\lVert y\\rVert^2}
-       = \\frac{\\sum_{i \\le k} (u_i^\\top y)^2}{\\lVert y\\rVert^2}, \\qquad k = 1, \\dots, n,
+    .. math::  E_k = \frac{\lVert U_k^\top y\rVert^2}{\lVert y\rVert^2}
+       = \frac{\sum_{i \le k} (u_i^\top y)^2}{\lVert y\rVert^2}, \qquad k = 1, \dots, n,
 
     with Frobenius norms for a label matrix (e.g. one-hot labels). For labels independent of
-    ``K`` (random labels) :math:`\\mathbb E\\, E_k = k/n`.
+    ``K`` (random labels) :math:`\mathbb E\, E_k = k/n`.
 
     Args:
       K: ``(n, n)`` Gram matrix or its :class:`Spectrum`.
@@ -261,19 +252,19 @@ def energy_profile(K, y) -> jax.Array:
 
 
 def information_split(K, y, k: int) -> InfoNuisance:
-    """Split labels into their information-space and nuisance-space parts at cutoff ``k``.
+    r"""Split labels into their information-space and nuisance-space parts at cutoff ``k``.
 
     .. math::
 
-       \\lVert \\Pi_{\\mathcal I} y\\rVert^2 = \\sum_{i \\le k} (u_i^\\top y)^2, \\qquad
-       \\lVert \\Pi_{\\mathcal N} y\\rVert^2 = \\sum_{i > k} (u_i^\\top y)^2, \\qquad
-       \\lVert J_0^+ \\Pi y\\rVert^2 = \\sum_i \\frac{(u_i^\\top y)^2}{\\lambda_i},
+       \lVert \Pi_{\mathcal I} y\rVert^2 = \sum_{i \le k} (u_i^\top y)^2, \qquad
+       \lVert \Pi_{\mathcal N} y\rVert^2 = \sum_{i > k} (u_i^\top y)^2, \qquad
+       \lVert J_0^+ \Pi y\rVert^2 = \sum_i \frac{(u_i^\top y)^2}{\lambda_i},
 
     the last over the indices of each space: the distance the linearized model travels to fit
     that part of the labels from a zero initial output (:func:`symmetric_init`).
 
     Args:
-      K: ``(n, n)`` Gram matrix :math:`J_0 J_0^\\top` or its :class:`Spectrum`.
+      K: ``(n, n)`` Gram matrix :math:`J_0 J_0^\top` or its :class:`Spectrum`.
       y: ``(n,)`` or ``(n, c)`` labels, not all zero.
       k: cutoff, ``1 <= k <= n``.
 
@@ -326,24 +317,24 @@ def _fit_impl(lam, U, r0, lr, t, k):
 
 
 def fit_by_space(K, r0, *, lr: float, t, k: int) -> FitBySpace:
-    """The linearized GD residual in the information and nuisance spaces, in closed form.
+    r"""The linearized GD residual in the information and nuisance spaces, in closed form.
 
-    Gradient descent with step :math:`\\eta` on the linearized model moves the residual by
-    :math:`r_{t+1} = (I - \\eta K) r_t`, so
+    Gradient descent with step :math:`\eta` on the linearized model moves the residual by
+    :math:`r_{t+1} = (I - \eta K) r_t`, so
 
     .. math::
 
-       \\lVert \\Pi_{\\mathcal I} r_t\\rVert^2 = \\sum_{i \\le k} (1 - \\eta\\lambda_i)^{2t} (u_i^\\top r_0)^2,
-       \\qquad
-       \\lVert \\Pi_{\\mathcal N} r_t\\rVert^2 = \\sum_{i > k} (1 - \\eta\\lambda_i)^{2t} (u_i^\\top r_0)^2 .
+       \lVert \Pi_{\mathcal I} r_t\rVert^2 = \sum_{i \le k} (1 - \eta\lambda_i)^{2t} (u_i^\top r_0)^2,
+       \qquad
+       \lVert \Pi_{\mathcal N} r_t\rVert^2 = \sum_{i > k} (1 - \eta\lambda_i)^{2t} (u_i^\top r_0)^2 .
 
-    Each information-space mode decays at least as fast as :math:`(1-\\eta\\lambda_k)^t`, each
-    nuisance mode at most as fast as :math:`(1-\\eta\\lambda_{k+1})^t` (for
-    :math:`\\eta \\le 1/\\lambda_1`).
+    Each information-space mode decays at least as fast as :math:`(1-\eta\lambda_k)^t`, each
+    nuisance mode at most as fast as :math:`(1-\eta\lambda_{k+1})^t` (for
+    :math:`\eta \le 1/\lambda_1`).
 
     Args:
       K: ``(n, n)`` Gram matrix or its :class:`Spectrum`.
-      r0: ``(n,)`` or ``(n, c)`` initial residual :math:`f(\\theta_0) - y` (``-y`` after
+      r0: ``(n,)`` or ``(n, c)`` initial residual :math:`f(\theta_0) - y` (``-y`` after
         :func:`symmetric_init`).
       lr: step size, ``0 < lr < 2 / lambda_1`` (else the linearized GD diverges).
       t: a number of steps or an array of them, each ``>= 0``.
@@ -375,17 +366,17 @@ def fit_by_space(K, r0, *, lr: float, t, k: int) -> FitBySpace:
 
 
 def symmetric_init(m: int, d: int, *, key, dtype=None) -> tuple[jax.Array, jax.Array]:
-    """A one-hidden-layer initialization ``(W0, v)`` with zero output, for ``phi(X W^T) v``.
+    r"""A one-hidden-layer initialization ``(W0, v)`` with zero output, for ``phi(X W^T) v``.
 
     .. math::
 
-       W_0 = \\begin{bmatrix} G \\\\ G \\end{bmatrix}, \\quad
-       v = \\frac{1}{\\sqrt m}\\begin{bmatrix} s \\\\ -s \\end{bmatrix}, \\qquad
-       G_{jl} \\sim \\mathcal N(0, 1),\\ s_j = \\pm 1,
+       W_0 = \begin{bmatrix} G \\ G \end{bmatrix}, \quad
+       v = \frac{1}{\sqrt m}\begin{bmatrix} s \\ -s \end{bmatrix}, \qquad
+       G_{jl} \sim \mathcal N(0, 1),\ s_j = \pm 1,
 
     so the two halves of the hidden layer cancel and :math:`f(W_0; x) = 0` for every input
     (up to round-off), while each half is the usual Gaussian initialization with output
-    weights :math:`\\pm 1/\\sqrt m` (Li et al. 2020; :class:`ntklib.nonlinear.ShallowInW`).
+    weights :math:`\pm 1/\sqrt m` (Li et al. 2020; :class:`ntklib.os18.ShallowInW`).
     The NTK Gram at :math:`W_0` is that of the same random network, and the initial residual
     is exactly :math:`-y`, so the labels' energy in each space is the residual's.
 
@@ -398,6 +389,7 @@ def symmetric_init(m: int, d: int, *, key, dtype=None) -> tuple[jax.Array, jax.A
     Returns:
       ``W0`` ``(m, d)`` and ``v`` ``(m,)``.
     """
+    key = as_key("symmetric_init", key)
     fn = "symmetric_init"
     if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 2 or m % 2:
         raise ValueError(f"{fn}: m must be an even integer >= 2 (two cancelling halves), "
@@ -444,17 +436,17 @@ def _track_impl(f, theta0, X, Y, X_test, args, lr, segments):
 
 def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None, args: tuple = (),
           X_test=None) -> Tracked:
-    """Gradient descent on :math:`\\tfrac12\\lVert f(\\theta, X) - y\\rVert^2`, recording outputs.
+    r"""Gradient descent on :math:`\tfrac12\lVert f(\theta, X) - y\rVert^2`, recording outputs.
 
     .. math::
 
-       \\theta_{t+1} = \\theta_t - \\eta\\, J(\\theta_t)^\\top \\bigl(f(\\theta_t, X) - y\\bigr),
+       \theta_{t+1} = \theta_t - \eta\, J(\theta_t)^\top \bigl(f(\theta_t, X) - y\bigr),
 
     as :func:`ntklib.nonlinear.gd` (the model ``model(params, X, *args) -> (n,)``), but it is
     also evaluated on held-out inputs, and at the
     steps in ``record`` the run stores the outputs on ``X`` and ``X_test``, the distance
-    :math:`\\lVert\\theta_t - \\theta_0\\rVert` and the loss. With ``y`` of shape ``(r, n)`` it
-    runs ``r`` independent trainings from the same :math:`\\theta_0` (one per label vector) in
+    :math:`\lVert\theta_t - \theta_0\rVert` and the loss. With ``y`` of shape ``(r, n)`` it
+    runs ``r`` independent trainings from the same :math:`\theta_0` (one per label vector) in
     one compiled, vectorized loop. Between records it runs ``lax.fori_loop``, so any ``steps``
     and any record schedule (e.g. log-spaced) with the same number of records and the same
     data shapes share one compilation.
@@ -465,7 +457,7 @@ def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None,
       params0: pytree of float arrays, the initialization.
       X: ``(n, d)`` training inputs.
       y: ``(n,)`` targets, or ``(r, n)`` for ``r`` runs.
-      lr: step size :math:`\\eta > 0`.
+      lr: step size :math:`\eta > 0`.
       steps: number of steps, ``>= 0``.
       record: increasing integer steps in ``0 .. steps`` at which to record; default every
         step ``0, 1, ..., steps``.
@@ -520,10 +512,10 @@ def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None,
                                              args, jnp.asarray(float(lr), dtype), segments)
     L = np.asarray(losses)
     init = np.asarray(0.5 * jnp.sum((f(theta0, X.astype(dtype), *args)[None] - Y) ** 2, axis=1))
-    if not np.all(np.isfinite(L)) or np.any(L.max(axis=1) > 1e6 * np.maximum(init, 1e-30)):
-        raise ValueError(f"{fn}: the loss blew up with lr={float(lr):.4g} (non-finite or 1e6 "
-                         "times its initial value); use a smaller step, e.g. 1/lambda_max of "
-                         "the NTK Gram.")
+    for row, l0 in zip(L, init):  # ntklib's divergence rule, once per target vector
+        if check_divergence(fn, np.concatenate([[l0], row]).astype(L.dtype), lr,
+                            safe_name="use lr below 2/lambda_max of the NTK Gram", stacklevel=3):
+            break
     squeeze = (lambda a: a[0]) if single else (lambda a: a)
     return Tracked(t=rec.astype(int), train=squeeze(train),
                    test=None if test is None else squeeze(test), dists=squeeze(dists),
@@ -531,23 +523,23 @@ def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None,
 
 
 def fit_fractions(outputs, y_true, y_noisy) -> FitFractions:
-    """Shares of corrupted and clean training points fitted with each label, by sign.
+    r"""Shares of corrupted and clean training points fitted with each label, by sign.
 
-    Labels are :math:`\\pm 1`; a point is corrupted where ``y_noisy != y_true``, and the
-    prediction is :math:`\\mathrm{sign}(f(x_i))` (an output of exactly 0 matches neither).
+    Labels are :math:`\pm 1`; a point is corrupted where ``y_noisy != y_true``, and the
+    prediction is :math:`\mathrm{sign}(f(x_i))` (an output of exactly 0 matches neither).
 
     .. math::
 
-       \\text{true\\_on\\_corrupted} = \\frac{|\\{i \\in C : \\mathrm{sign} f_i = y_i\\}|}{|C|},
-       \\quad
-       \\text{noisy\\_on\\_corrupted} = \\frac{|\\{i \\in C : \\mathrm{sign} f_i = \\tilde y_i\\}|}{|C|},
+       \text{true\_on\_corrupted} = \frac{|\{i \in C : \mathrm{sign} f_i = y_i\}|}{|C|},
+       \quad
+       \text{noisy\_on\_corrupted} = \frac{|\{i \in C : \mathrm{sign} f_i = \tilde y_i\}|}{|C|},
 
     with :math:`C` the corrupted points, and ``correct_on_clean`` the same over the rest.
 
     Args:
       outputs: ``(..., n)`` real outputs (e.g. ``Tracked.train``).
-      y_true: ``(n,)`` true labels in :math:`\\{-1, +1\\}`.
-      y_noisy: ``(n,)`` the labels trained on, in :math:`\\{-1, +1\\}`.
+      y_true: ``(n,)`` true labels in :math:`\{-1, +1\}`.
+      y_noisy: ``(n,)`` the labels trained on, in :math:`\{-1, +1\}`.
 
     Returns:
       :class:`FitFractions`, each field of shape ``outputs.shape[:-1]``.

@@ -60,7 +60,7 @@ from jax.scipy.linalg import cho_factor, cho_solve
 
 from . import _gram
 from ._batching import apply, best_time, epoch_batch, is_net, merge, num_trained, split, timed
-from ._checks import check_int, check_nonnegative, check_positive
+from ._checks import as_key, check_divergence, check_int, check_nonnegative, check_positive
 from ._net import net_gram
 from ._runs import (TimedTrajectory, check_max_time, check_tol, prepare, prepare_test,
                     trajectory, warn_nonfinite)
@@ -88,14 +88,14 @@ COND_ITERS = 12
 
 
 class GGNStepInfo(NamedTuple):
-    """What one GGN step did.
+    r"""What one GGN step did.
 
     Attributes:
-      solver: ``"cholesky"``, or ``"eigh-fallback"`` when :math:`K + \\lambda I` was singular
+      solver: ``"cholesky"``, or ``"eigh-fallback"`` when :math:`K + \lambda I` was singular
         to working precision (Cholesky failed, or the estimated condition number was at
         least ``1/eps`` of the dtype) and the eigendecomposition pseudo-inverse was used.
-      cond: estimated condition number of :math:`K + \\lambda I` (``inf`` if singular).
-      loss: :math:`\\tfrac12\\lVert f(w_t, X) - y\\rVert^2` **before** the step.
+      cond: estimated condition number of :math:`K + \lambda I` (``inf`` if singular).
+      loss: :math:`\tfrac12\lVert f(w_t, X) - y\rVert^2` **before** the step.
     """
 
     solver: str
@@ -104,12 +104,12 @@ class GGNStepInfo(NamedTuple):
 
 
 class StepTiming(NamedTuple):
-    """Wall-clock cost of one GGN step and its parts (best of ``repeats``, seconds).
+    r"""Wall-clock cost of one GGN step and its parts (best of ``repeats``, seconds).
 
     Attributes:
-      gram: the Gram :math:`K = JJ^\\top` (:func:`ntklib.ntk.gram`).
-      solve: Cholesky, condition estimate and the solve of :math:`(K + \\lambda I)u = r`.
-      update: forward pass for :math:`r`, one ``vjp`` for :math:`J^\\top u`, and the axpy.
+      gram: the Gram :math:`K = JJ^\top` (:func:`ntklib.ntk.gram`).
+      solve: Cholesky, condition estimate and the solve of :math:`(K + \lambda I)u = r`.
+      update: forward pass for :math:`r`, one ``vjp`` for :math:`J^\top u`, and the axpy.
       total: the whole compiled step (for a ShallowNet one fused program, so it can be a bit
         less than the sum of the parts).
       n, p: batch size and number of trained parameters.
@@ -124,20 +124,20 @@ class StepTiming(NamedTuple):
 
 
 class GGNCost(NamedTuple):
-    """Memory and flops of a GGN step against a Newton step on the ``p x p`` matrix.
+    r"""Memory and flops of a GGN step against a Newton step on the ``p x p`` matrix.
 
     Attributes:
       n, p: data points (batch size) and trained parameters.
       gram_entries: :math:`n^2`.
       gram_bytes: :math:`n^2` times ``itemsize``.
-      gram_flops: :math:`2n^2p`, forming :math:`JJ^\\top` from the Jacobian.
+      gram_flops: :math:`2n^2p`, forming :math:`JJ^\top` from the Jacobian.
       structured_gram_flops: :math:`2nmd + 4n^2m + 2n^2d`, the one-hidden-layer closed form
         (NaN unless ``d`` and ``m`` are given).
       cholesky_flops: :math:`n^3/3`.
-      vjp_flops: :math:`2np`, the update :math:`J^\\top u` (a lower bound: one pass over ``J``).
-      hessian_entries: :math:`p^2`, the Gauss-Newton matrix :math:`J^\\top J` (or the Hessian).
+      vjp_flops: :math:`2np`, the update :math:`J^\top u` (a lower bound: one pass over ``J``).
+      hessian_entries: :math:`p^2`, the Gauss-Newton matrix :math:`J^\top J` (or the Hessian).
       hessian_bytes: :math:`p^2` times ``itemsize``.
-      hessian_flops: :math:`2np^2`, forming :math:`J^\\top J`.
+      hessian_flops: :math:`2np^2`, forming :math:`J^\top J`.
       newton_flops: :math:`p^3/3`, its Cholesky factorization.
     """
 
@@ -325,25 +325,25 @@ def _loss_impl(model, params, X, y):
 
 def ggn_step(model, params, X, y, *, damping: float = 0.0, lr: float = 1.0,
              loss: str = "squared", block_size: int = 256):
-    """One Gram-Gauss-Newton step.
+    r"""One Gram-Gauss-Newton step.
 
     .. math::
 
-       w^{+} = w - \\eta\\, J^\\top (J J^\\top + \\lambda I_n)^{-1} r,
-       \\qquad r = f(w, X) - y,\\quad J = \\partial f(w, X)/\\partial w .
+       w^{+} = w - \eta\, J^\top (J J^\top + \lambda I_n)^{-1} r,
+       \qquad r = f(w, X) - y,\quad J = \partial f(w, X)/\partial w .
 
-    The Gram :math:`K = JJ^\\top` comes from :func:`ntklib.ntk.gram` (closed form for a
-    ``ShallowNet``, blocked otherwise); :math:`J^\\top u` is one ``jax.vjp`` with cotangent
+    The Gram :math:`K = JJ^\top` comes from :func:`ntklib.ntk.gram` (closed form for a
+    ``ShallowNet``, blocked otherwise); :math:`J^\top u` is one ``jax.vjp`` with cotangent
     :math:`u`, so no ``n x p`` Jacobian is formed.
 
-    **The solve.** :math:`K + \\lambda I` is factored by Cholesky and its condition number is
-    estimated by :data:`COND_ITERS` power iterations (for :math:`\\lambda_{\\max}`) and inverse
-    power iterations through the factor (for :math:`\\lambda_{\\min}`); this is a lower bound
+    **The solve.** :math:`K + \lambda I` is factored by Cholesky and its condition number is
+    estimated by :data:`COND_ITERS` power iterations (for :math:`\lambda_{\max}`) and inverse
+    power iterations through the factor (for :math:`\lambda_{\min}`); this is a lower bound
     that tracks the true value closely on NTK Grams. If Cholesky fails (a non-positive pivot,
-    NaN) or the estimate is at least :math:`1/\\varepsilon` of the dtype (``4.5e15`` in
+    NaN) or the estimate is at least :math:`1/\varepsilon` of the dtype (``4.5e15`` in
     float64, ``8.4e6`` in float32), the step falls back to the eigendecomposition
-    :math:`K + \\lambda I = U\\Lambda U^\\top` and the pseudo-inverse
-    :math:`U \\Lambda^{+} U^\\top r` (eigenvalues below :math:`n\\varepsilon\\lambda_{\\max}`
+    :math:`K + \lambda I = U\Lambda U^\top` and the pseudo-inverse
+    :math:`U \Lambda^{+} U^\top r` (eigenvalues below :math:`n\varepsilon\lambda_{\max}`
     dropped, ``numpy.linalg.matrix_rank``'s tolerance); ``info.solver`` says which path ran.
     The fallback reruns the step as a separate compiled program, compiled only the first time
     it is needed, so the usual Cholesky step does not pay for compiling an eigensolver.
@@ -355,8 +355,8 @@ def ggn_step(model, params, X, y, *, damping: float = 0.0, lr: float = 1.0,
       params: its parameters (for a ShallowNet ``{"W": (m, d), "v": (m,)}``).
       X: ``(n, d)`` inputs.
       y: ``(n,)`` targets.
-      damping: :math:`\\lambda \\ge 0` (Levenberg-Marquardt damping, in the Gram's units).
-      lr: :math:`\\eta > 0`; 1 is the full Gauss-Newton step.
+      damping: :math:`\lambda \ge 0` (Levenberg-Marquardt damping, in the Gram's units).
+      lr: :math:`\eta > 0`; 1 is the full Gauss-Newton step.
       loss: must be ``"squared"`` (GGN is a regression method).
       block_size: rows per Jacobian block of :func:`ntklib.ntk.empirical_ntk` (ignored for a
         ShallowNet).
@@ -439,6 +439,9 @@ def _run_ggn(fn, model, params, X, y, *, steps, lam, lr, tol, max_time, warmup, 
                                                      and sum(times) >= max_time):
             break
     _warn_fallbacks(fn, int(sum(fb)), len(fb))
+    if all(math.isfinite(L) for L in losses):  # the non-finite case warned above
+        check_divergence(fn, np.asarray(losses), lr, safe_name="use damping > 0 or a smaller lr",
+                         stacklevel=4)
     epochs = np.arange(len(losses)) * (batch / n)
     return trajectory(losses, tests, times, epochs, params, cond, fb, compile_time)
 
@@ -456,12 +459,12 @@ def ggn(model, params0, X, y, *, steps: int, damping: float = 0.0, lr: float = 1
         tol: float | None = None, max_time: float | None = None, loss: str = "squared",
         block_size: int = 256, warmup: bool = True, X_test=None, y_test=None
         ) -> TimedTrajectory:
-    """Full-batch Gram-Gauss-Newton, with the loss and wall time of every step.
+    r"""Full-batch Gram-Gauss-Newton, with the loss and wall time of every step.
 
     .. math::
 
-       w_{t+1} = w_t - \\eta\\, J_t^\\top (J_t J_t^\\top + \\lambda I_n)^{-1} (f(w_t, X) - y),
-       \\qquad t = 0, \\dots, \\texttt{steps} - 1 .
+       w_{t+1} = w_t - \eta\, J_t^\top (J_t J_t^\top + \lambda I_n)^{-1} (f(w_t, X) - y),
+       \qquad t = 0, \dots, \texttt{steps} - 1 .
 
     A Python loop over one compiled step (see :func:`ggn_step`; data are arguments of the
     compiled function, and the step never recompiles). The loop is in Python rather than a
@@ -509,11 +512,11 @@ def ggn_minibatch(model, params0, X, y, *, steps: int, batch_size: int, key,
                   damping: float = 0.0, lr: float = 1.0, tol: float | None = None,
                   max_time: float | None = None, loss: str = "squared", block_size: int = 256,
                   warmup: bool = True, X_test=None, y_test=None) -> TimedTrajectory:
-    """Mini-batch Gram-Gauss-Newton: the step of :func:`ggn_step` on ``b`` points at a time.
+    r"""Mini-batch Gram-Gauss-Newton: the step of :func:`ggn_step` on ``b`` points at a time.
 
     .. math::
 
-       w_{t+1} = w_t - \\eta\\, J_{B_t}^\\top (J_{B_t} J_{B_t}^\\top + \\lambda I_b)^{-1}
+       w_{t+1} = w_t - \eta\, J_{B_t}^\top (J_{B_t} J_{B_t}^\top + \lambda I_b)^{-1}
        (f(w_t, X_{B_t}) - y_{B_t}),
 
     with only a ``b x b`` Gram per step. Each epoch draws a fresh random permutation of the
@@ -538,8 +541,7 @@ def ggn_minibatch(model, params0, X, y, *, steps: int, batch_size: int, key,
     fn = "ggn_minibatch"
     lam, steps, tol, max_time, block_size = _check_run(fn, loss, lr, damping, steps, tol,
                                                        max_time, block_size)
-    if key is None:
-        raise ValueError(f"{fn}: pass key=jax.random.PRNGKey(seed); the batches are random.")
+    key = as_key(fn, key)
     params0, X, y = prepare(fn, model, params0, X, y)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     n = X.shape[0]
@@ -582,10 +584,10 @@ def _apply_update_impl(model, params, X, y, u, lr):
 
 def step_timing(model, params, X, y, *, damping: float = 0.0, repeats: int = 5,
                 block_size: int = 256) -> StepTiming:
-    """Wall time of one GGN step, split into Gram, solve and update (best of ``repeats``).
+    r"""Wall time of one GGN step, split into Gram, solve and update (best of ``repeats``).
 
     Each part is compiled and run once before timing. ``update`` is the forward pass for
-    :math:`r = f(w) - y` plus one ``vjp`` for :math:`J^\\top u` and the axpy; ``solve`` is
+    :math:`r = f(w) - y` plus one ``vjp`` for :math:`J^\top u` and the axpy; ``solve`` is
     Cholesky, the condition estimate and the triangular solves (never the fallback); ``total`` is
     the step of :func:`ggn_step` as the solvers run it.
 
@@ -620,12 +622,12 @@ def step_timing(model, params, X, y, *, damping: float = 0.0, repeats: int = 5,
 
 def cost_table(n: int, p: int, *, d: int | None = None, m: int | None = None,
                itemsize: int = 8) -> GGNCost:
-    """Memory and flops of the ``n x n`` Gram route against the ``p x p`` Newton route.
+    r"""Memory and flops of the ``n x n`` Gram route against the ``p x p`` Newton route.
 
     .. math::
 
-       \\text{GGN: } n^2 \\text{ entries},\\ 2n^2p + \\tfrac13 n^3 \\text{ flops};
-       \\qquad \\text{Newton: } p^2 \\text{ entries},\\ 2np^2 + \\tfrac13 p^3 \\text{ flops}.
+       \text{GGN: } n^2 \text{ entries},\ 2n^2p + \tfrac13 n^3 \text{ flops};
+       \qquad \text{Newton: } p^2 \text{ entries},\ 2np^2 + \tfrac13 p^3 \text{ flops}.
 
     With ``d`` and ``m`` (a one-hidden-layer net, :math:`p = m(d+1)` or :math:`md`) the
     closed-form Gram's :math:`2nmd + 4n^2m + 2n^2d` flops are given too.

@@ -20,7 +20,7 @@ It is the simplest model that is nonlinear in its parameters yet keeps chapter 1
   not only through a Gauss-Newton proxy as for a general model.
 
 A GLM is a model of :mod:`ntklib.nonlinear` (:class:`GLM` is a hashable ``f(theta, X)``), so
-:func:`ntklib.nonlinear.gd` and :func:`ntklib.nonlinear.os18_constants` apply to it as they are;
+:func:`ntklib.nonlinear.gd` and :func:`ntklib.os18.os18_constants` apply to it as they are;
 :meth:`GLM.bounds` supplies analytic upper bounds on :math:`\beta` and :math:`L`, and
 :func:`guarantee` the constants of the global theorem for strongly monotone links
 (:math:`\inf\phi' > 0`), which needs no small-residual assumption.
@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from . import linear, nonlinear
 from ._random import numpy_rng
 from .os18 import AnalyticBounds, Instance
-from ._checks import check_int, as_matrix, as_vector, check_full_row_rank, check_overparameterized, check_positive
+from ._checks import as_key, check_int, as_matrix, as_vector, check_full_row_rank, check_overparameterized, check_positive
 
 __all__ = [
     "Link",
@@ -67,17 +67,17 @@ __all__ = [
 
 
 class Link(NamedTuple):
-    """A smooth, strictly increasing link with the constants the theorems need.
+    r"""A smooth, strictly increasing link with the constants the theorems need.
 
     Attributes:
       name: key in :data:`LINKS`.
-      fn: :math:`\\phi`, elementwise.
-      deriv: :math:`\\phi'`, elementwise.
-      inverse: :math:`\\phi^{-1}` on the open range ``(lower, upper)``.
-      dphi_inf: :math:`\\gamma = \\inf_z \\phi'(z)` (0 when :math:`\\phi'` decays at infinity).
-      dphi_sup: :math:`\\Gamma = \\sup_z \\phi'(z)`.
-      ddphi_sup: :math:`M = \\sup_z |\\phi''(z)|`.
-      lower, upper: the open range of :math:`\\phi` (may be infinite).
+      fn: :math:`\phi`, elementwise.
+      deriv: :math:`\phi'`, elementwise.
+      inverse: :math:`\phi^{-1}` on the open range ``(lower, upper)``.
+      dphi_inf: :math:`\gamma = \inf_z \phi'(z)` (0 when :math:`\phi'` decays at infinity).
+      dphi_sup: :math:`\Gamma = \sup_z \phi'(z)`.
+      ddphi_sup: :math:`M = \sup_z |\phi''(z)|`.
+      lower, upper: the open range of :math:`\phi` (may be infinite).
     """
 
     name: str
@@ -150,7 +150,7 @@ LINKS = {
     "tanh": Link("tanh", jnp.tanh, _tanh_deriv, jnp.arctanh, 0.0, 1.0, float(4.0 / (3.0 * np.sqrt(3.0))),
                  -1.0, 1.0),
 }
-"""The links, by name. Only ``identity`` and ``leaky_softplus`` have :math:`\\inf\\phi' > 0`."""
+r"""The links, by name. Only ``identity`` and ``leaky_softplus`` have :math:`\inf\phi' > 0`."""
 
 
 def _link(fn: str, name) -> Link:
@@ -163,12 +163,12 @@ def _link(fn: str, name) -> Link:
 
 @dataclasses.dataclass(frozen=True)
 class GLM:
-    """The model ``f(theta; X) = phi(X theta)``, a hashable model for :mod:`ntklib.nonlinear`.
+    r"""The model ``f(theta; X) = phi(X theta)``, a hashable model for :mod:`ntklib.nonlinear`.
 
     .. math::
 
-       f(\\theta)_i = \\phi(x_i^\\top\\theta), \\qquad
-       J(\\theta) = \\mathrm{diag}(\\phi'(X\\theta))\\, X .
+       f(\theta)_i = \phi(x_i^\top\theta), \qquad
+       J(\theta) = \mathrm{diag}(\phi'(X\theta))\, X .
 
     Call as ``GLM("tanh")(theta, X)``, the model convention ``model(params, X)`` of
     :func:`ntklib.nonlinear.gd` and :func:`ntklib.os18.os18_constants`. A frozen
@@ -187,18 +187,18 @@ class GLM:
         return LINKS[self.link].fn(X @ theta)
 
     def bounds(self, X) -> AnalyticBounds:
-        """Analytic bounds on :math:`\\beta` and :math:`L`, valid for every theta.
+        r"""Analytic bounds on :math:`\beta` and :math:`L`, valid for every theta.
 
         .. math::
 
-           \\sup_\\theta\\lVert J(\\theta)\\rVert \\le \\Gamma\\,\\lVert X\\rVert, \\qquad
-           \\lVert J(a) - J(b)\\rVert \\le M\\,\\lVert X\\rVert \\max_i\\lVert x_i\\rVert\\;\\lVert a - b\\rVert,
+           \sup_\theta\lVert J(\theta)\rVert \le \Gamma\,\lVert X\rVert, \qquad
+           \lVert J(a) - J(b)\rVert \le M\,\lVert X\rVert \max_i\lVert x_i\rVert\;\lVert a - b\rVert,
 
-        with :math:`\\Gamma = \\sup\\phi'` and :math:`M = \\sup|\\phi''|`. Derivation:
-        :math:`J(\\theta) = D_\\theta X` with :math:`D_\\theta = \\mathrm{diag}(\\phi'(X\\theta))`, so
-        :math:`\\lVert J\\rVert \\le \\lVert D_\\theta\\rVert \\lVert X\\rVert`; and
-        :math:`J(a) - J(b) = \\mathrm{diag}(\\phi'(Xa) - \\phi'(Xb))X` with
-        :math:`|\\phi'(x_i^\\top a) - \\phi'(x_i^\\top b)| \\le M |x_i^\\top(a - b)| \\le M\\lVert x_i\\rVert\\lVert a-b\\rVert`.
+        with :math:`\Gamma = \sup\phi'` and :math:`M = \sup|\phi''|`. Derivation:
+        :math:`J(\theta) = D_\theta X` with :math:`D_\theta = \mathrm{diag}(\phi'(X\theta))`, so
+        :math:`\lVert J\rVert \le \lVert D_\theta\rVert \lVert X\rVert`; and
+        :math:`J(a) - J(b) = \mathrm{diag}(\phi'(Xa) - \phi'(Xb))X` with
+        :math:`|\phi'(x_i^\top a) - \phi'(x_i^\top b)| \le M |x_i^\top(a - b)| \le M\lVert x_i\rVert\lVert a-b\rVert`.
 
         Args:
           X: ``(n, p)``.
@@ -236,7 +236,7 @@ def _check_range(fn: str, y, lk: Link) -> None:
 
 
 def predict(theta, X, *, link: str = "leaky_softplus") -> jax.Array:
-    """:math:`\\phi(X\\theta)`, the model's ``(n,)`` predictions.
+    r""":math:`\phi(X\theta)`, the model's ``(n,)`` predictions.
 
     Args:
       theta: ``(p,)``.
@@ -258,7 +258,7 @@ def _loss_grad_impl(theta, X, y, link):
 
 
 def loss(theta, X, y, *, link: str = "leaky_softplus") -> jax.Array:
-    """:math:`L(\\theta) = \\tfrac12\\lVert\\phi(X\\theta) - y\\rVert_2^2`.
+    r""":math:`L(\theta) = \tfrac12\lVert\phi(X\theta) - y\rVert_2^2`.
 
     Args:
       theta: ``(p,)``.
@@ -278,15 +278,15 @@ def loss(theta, X, y, *, link: str = "leaky_softplus") -> jax.Array:
 
 
 def gradient(theta, X, y, *, link: str = "leaky_softplus") -> jax.Array:
-    """The gradient in closed form, :math:`X^\\top(\\phi'(X\\theta)\\odot(\\phi(X\\theta) - y))`.
+    r"""The gradient in closed form, :math:`X^\top(\phi'(X\theta)\odot(\phi(X\theta) - y))`.
 
     .. math::
 
-       \\nabla L(\\theta) = J(\\theta)^\\top (f(\\theta) - y)
-       = X^\\top \\bigl(\\phi'(X\\theta) \\odot (\\phi(X\\theta) - y)\\bigr)
+       \nabla L(\theta) = J(\theta)^\top (f(\theta) - y)
+       = X^\top \bigl(\phi'(X\theta) \odot (\phi(X\theta) - y)\bigr)
 
     It is a combination of the rows of :math:`X`: every step of GD stays in
-    :math:`\\theta_0 + \\mathrm{row}(X)`.
+    :math:`\theta_0 + \mathrm{row}(X)`.
 
     Args:
       theta: ``(p,)``.
@@ -303,7 +303,7 @@ def gradient(theta, X, y, *, link: str = "leaky_softplus") -> jax.Array:
 
 
 def inverse_link(y, *, link: str = "leaky_softplus") -> jax.Array:
-    """:math:`\\phi^{-1}(y)` elementwise; raises if some ``y`` lies outside the open range of ``phi``.
+    r""":math:`\phi^{-1}(y)` elementwise; raises if some ``y`` lies outside the open range of ``phi``.
 
     Args:
       y: ``(n,)``.
@@ -316,17 +316,17 @@ def inverse_link(y, *, link: str = "leaky_softplus") -> jax.Array:
 
 
 def closest_minimizer(X, y, theta0, *, link: str = "leaky_softplus") -> jax.Array:
-    """The global minimizer closest to ``theta0``, exactly.
+    r"""The global minimizer closest to ``theta0``, exactly.
 
-    Since :math:`\\phi` is strictly increasing, :math:`\\phi(X\\theta) = y` if and only if
-    :math:`X\\theta = \\phi^{-1}(y)`: the global minima form an affine subspace, and the closest
-    one to :math:`\\theta_0` is the orthogonal projection
+    Since :math:`\phi` is strictly increasing, :math:`\phi(X\theta) = y` if and only if
+    :math:`X\theta = \phi^{-1}(y)`: the global minima form an affine subspace, and the closest
+    one to :math:`\theta_0` is the orthogonal projection
 
     .. math::
 
-       \\theta^\\star = \\theta_0 + X^+\\bigl(\\phi^{-1}(y) - X\\theta_0\\bigr),
+       \theta^\star = \theta_0 + X^+\bigl(\phi^{-1}(y) - X\theta_0\bigr),
 
-    chapter 1's :func:`ntklib.linear.closest_solution` with targets :math:`\\phi^{-1}(y)`.
+    chapter 1's :func:`ntklib.linear.closest_solution` with targets :math:`\phi^{-1}(y)`.
 
     Args:
       X: ``(n, p)``, ``n <= p``, rank ``n``.
@@ -353,21 +353,21 @@ def closest_minimizer(X, y, theta0, *, link: str = "leaky_softplus") -> jax.Arra
 
 
 class GLMGuarantee(NamedTuple):
-    """The constants of the GLM theorem (chapter 5b) on one instance; all exact up to round-off.
+    r"""The constants of the GLM theorem (chapter 5b) on one instance; all exact up to round-off.
 
     Attributes:
-      gamma, Gamma, M: :math:`\\inf\\phi'`, :math:`\\sup\\phi'`, :math:`\\sup|\\phi''|`.
+      gamma, Gamma, M: :math:`\inf\phi'`, :math:`\sup\phi'`, :math:`\sup|\phi''|`.
       sigma_min, sigma_max: extreme singular values of ``X``.
-      residual0: :math:`\\lVert\\phi(X\\theta_0) - y\\rVert`.
-      smoothness: :math:`\\ell = \\sigma_{\\max}^2(\\Gamma^2 + 2M\\lVert r_0\\rVert)`, a bound on
-        :math:`\\lVert\\nabla^2 L\\rVert` wherever GD goes.
-      eta_max: :math:`1/\\ell`, the largest step the theorem covers.
+      residual0: :math:`\lVert\phi(X\theta_0) - y\rVert`.
+      smoothness: :math:`\ell = \sigma_{\max}^2(\Gamma^2 + 2M\lVert r_0\rVert)`, a bound on
+        :math:`\lVert\nabla^2 L\rVert` wherever GD goes.
+      eta_max: :math:`1/\ell`, the largest step the theorem covers.
       eta: the step the constants below are for.
-      rate: :math:`1 - \\eta\\gamma^2\\sigma_{\\min}^2`, the guaranteed loss factor per step.
-      dist_star: :math:`\\lVert\\theta^\\star - \\theta_0\\rVert`, exact.
-      distance_bound: :math:`(1 + \\Gamma\\sigma_{\\max}/(\\gamma\\sigma_{\\min}))\\lVert\\theta^\\star - \\theta_0\\rVert`,
-        a bound on :math:`\\lVert\\theta_t - \\theta_0\\rVert` for every t.
-      path_bound: bound on the path length :math:`\\sum_t\\lVert\\theta_{t+1}-\\theta_t\\rVert`.
+      rate: :math:`1 - \eta\gamma^2\sigma_{\min}^2`, the guaranteed loss factor per step.
+      dist_star: :math:`\lVert\theta^\star - \theta_0\rVert`, exact.
+      distance_bound: :math:`(1 + \Gamma\sigma_{\max}/(\gamma\sigma_{\min}))\lVert\theta^\star - \theta_0\rVert`,
+        a bound on :math:`\lVert\theta_t - \theta_0\rVert` for every t.
+      path_bound: bound on the path length :math:`\sum_t\lVert\theta_{t+1}-\theta_t\rVert`.
       theta_star: ``(p,)`` the closest global minimizer.
     """
 
@@ -387,36 +387,36 @@ class GLMGuarantee(NamedTuple):
     theta_star: jax.Array
 
     def loss_bound(self, steps: int) -> np.ndarray:
-        """``(steps + 1,)`` the guaranteed :math:`L(\\theta_t) \\le \\text{rate}^t L(\\theta_0)`."""
+        r"""``(steps + 1,)`` the guaranteed :math:`L(\theta_t) \le \text{rate}^t L(\theta_0)`."""
         return 0.5 * self.residual0**2 * self.rate ** np.arange(steps + 1)
 
     def distance_to_star_bound(self, residual_norms) -> np.ndarray:
-        """:math:`\\lVert\\theta_t - \\theta^\\star\\rVert \\le \\lVert r_t\\rVert / (\\gamma\\sigma_{\\min})`."""
+        r""":math:`\lVert\theta_t - \theta^\star\rVert \le \lVert r_t\rVert / (\gamma\sigma_{\min})`."""
         return np.asarray(residual_norms, np.float64) / (self.gamma * self.sigma_min)
 
 
 def guarantee(X, y, theta0, *, link: str = "leaky_softplus", lr: float | None = None) -> GLMGuarantee:
-    """The constants of the global GLM theorem for a strongly monotone link.
+    r"""The constants of the global GLM theorem for a strongly monotone link.
 
-    For :math:`0 < \\gamma \\le \\phi' \\le \\Gamma`, :math:`|\\phi''| \\le M`, ``X`` of full row
-    rank and :math:`0 < \\eta \\le 1/\\ell`, GD from :math:`\\theta_0` satisfies for every t
+    For :math:`0 < \gamma \le \phi' \le \Gamma`, :math:`|\phi''| \le M`, ``X`` of full row
+    rank and :math:`0 < \eta \le 1/\ell`, GD from :math:`\theta_0` satisfies for every t
 
     .. math::
 
-       \\ell = \\sigma_{\\max}^2(\\Gamma^2 + 2M\\lVert r_0\\rVert), \\qquad
-       \\lVert r_t\\rVert^2 \\le (1 - \\eta\\gamma^2\\sigma_{\\min}^2)^t \\lVert r_0\\rVert^2,
+       \ell = \sigma_{\max}^2(\Gamma^2 + 2M\lVert r_0\rVert), \qquad
+       \lVert r_t\rVert^2 \le (1 - \eta\gamma^2\sigma_{\min}^2)^t \lVert r_0\rVert^2,
 
-       \\theta_t - \\theta_0 \\in \\mathrm{row}(X), \\qquad
-       \\lVert\\theta_t - \\theta^\\star\\rVert \\le \\frac{\\lVert r_t\\rVert}{\\gamma\\sigma_{\\min}}, \\qquad
-       \\lVert\\theta_t - \\theta_0\\rVert \\le \\Bigl(1 + \\frac{\\Gamma\\sigma_{\\max}}{\\gamma\\sigma_{\\min}}\\Bigr)
-       \\lVert\\theta^\\star - \\theta_0\\rVert,
+       \theta_t - \theta_0 \in \mathrm{row}(X), \qquad
+       \lVert\theta_t - \theta^\star\rVert \le \frac{\lVert r_t\rVert}{\gamma\sigma_{\min}}, \qquad
+       \lVert\theta_t - \theta_0\rVert \le \Bigl(1 + \frac{\Gamma\sigma_{\max}}{\gamma\sigma_{\min}}\Bigr)
+       \lVert\theta^\star - \theta_0\rVert,
 
-       \\sum_{s<t}\\lVert\\theta_{s+1} - \\theta_s\\rVert \\le \\frac{2\\Gamma\\sigma_{\\max}\\lVert r_0\\rVert}{\\gamma^2\\sigma_{\\min}^2}
-       \\le 2\\Bigl(\\frac{\\Gamma\\sigma_{\\max}}{\\gamma\\sigma_{\\min}}\\Bigr)^2\\lVert\\theta^\\star - \\theta_0\\rVert,
+       \sum_{s<t}\lVert\theta_{s+1} - \theta_s\rVert \le \frac{2\Gamma\sigma_{\max}\lVert r_0\rVert}{\gamma^2\sigma_{\min}^2}
+       \le 2\Bigl(\frac{\Gamma\sigma_{\max}}{\gamma\sigma_{\min}}\Bigr)^2\lVert\theta^\star - \theta_0\rVert,
 
-    with :math:`r_t = \\phi(X\\theta_t) - y` and :math:`\\theta^\\star` from :func:`closest_minimizer`.
+    with :math:`r_t = \phi(X\theta_t) - y` and :math:`\theta^\star` from :func:`closest_minimizer`.
     The proof is on the chapter's theory page: a Polyak-Lojasiewicz inequality
-    :math:`\\lVert\\nabla L\\rVert^2 \\ge 2\\gamma^2\\sigma_{\\min}^2 L` that holds everywhere, so
+    :math:`\lVert\nabla L\rVert^2 \ge 2\gamma^2\sigma_{\min}^2 L` that holds everywhere, so
     no small-residual assumption is needed.
 
     Args:
@@ -424,13 +424,13 @@ def guarantee(X, y, theta0, *, link: str = "leaky_softplus", lr: float | None = 
       y: ``(n,)``.
       theta0: ``(p,)``.
       link: a key of :data:`LINKS` with ``dphi_inf > 0`` (``"leaky_softplus"``, ``"identity"``).
-      lr: the step size :math:`\\eta`; default ``eta_max``. Must be ``<= eta_max``.
+      lr: the step size :math:`\eta`; default ``eta_max``. Must be ``<= eta_max``.
 
     Returns:
       :class:`GLMGuarantee`.
 
     Raises:
-      ValueError: a link with :math:`\\inf\\phi' = 0`, ``lr > 1/ell``, or bad inputs.
+      ValueError: a link with :math:`\inf\phi' = 0`, ``lr > 1/ell``, or bad inputs.
     """
     fn = "guarantee"
     lk = _link(fn, link)
@@ -464,21 +464,21 @@ def guarantee(X, y, theta0, *, link: str = "leaky_softplus", lr: float | None = 
 
 def gd(X, y, theta0, *, lr: float, steps: int, link: str = "leaky_softplus",
        keep_params: bool | None = None) -> nonlinear.NonlinearGD:
-    """Gradient descent on :math:`\\tfrac12\\lVert\\phi(X\\theta) - y\\rVert^2`, the whole trajectory.
+    r"""Gradient descent on :math:`\tfrac12\lVert\phi(X\theta) - y\rVert^2`, the whole trajectory.
 
     .. math::
 
-       \\theta_{t+1} = \\theta_t - \\eta\\, X^\\top\\bigl(\\phi'(X\\theta_t)\\odot(\\phi(X\\theta_t) - y)\\bigr)
+       \theta_{t+1} = \theta_t - \eta\, X^\top\bigl(\phi'(X\theta_t)\odot(\phi(X\theta_t) - y)\bigr)
 
     :func:`ntklib.nonlinear.gd` on the model :class:`GLM` (one compiled ``lax.scan``), with the
     exact closest minimizer :func:`closest_minimizer` as ``theta_star``, so ``cosines`` and
-    ``dists_to_star`` refer to the true :math:`\\theta^\\star`, not a proxy.
+    ``dists_to_star`` refer to the true :math:`\theta^\star`, not a proxy.
 
     Args:
       X: ``(n, p)``, ``n <= p``, rank ``n``.
       y: ``(n,)`` targets inside the range of the link.
       theta0: ``(p,)``.
-      lr: step size :math:`\\eta > 0` (e.g. :func:`guarantee`'s ``eta_max``).
+      lr: step size :math:`\eta > 0` (e.g. :func:`guarantee`'s ``eta_max``).
       steps: number of steps ``>= 0``.
       link: a key of :data:`LINKS`.
       keep_params: keep the iterates (see :func:`ntklib.nonlinear.gd`).
@@ -495,25 +495,26 @@ def gd(X, y, theta0, *, lr: float, steps: int, link: str = "leaky_softplus",
 
 def instance(*, key, n: int = 20, p: int = 400, link: str = "leaky_softplus",
              shift: float = 1.0) -> Instance:
-    """A GLM instance with a known closest minimizer at a chosen distance.
+    r"""A GLM instance with a known closest minimizer at a chosen distance.
 
-    ``X`` has unit-norm Gaussian rows ``(n, p)`` and :math:`\\theta_0 \\sim N(0, I_p)` (so
-    :math:`x_i^\\top\\theta_0 \\sim N(0, 1)` and the link bends for real). The targets are
-    :math:`y = \\phi(X\\theta_0 + s\\,u)` with ``u`` uniform on the unit sphere of
-    :math:`\\mathbb{R}^n` and ``s = shift``: in pre-activation space the targets sit at distance
+    ``X`` has unit-norm Gaussian rows ``(n, p)`` and :math:`\theta_0 \sim N(0, I_p)` (so
+    :math:`x_i^\top\theta_0 \sim N(0, 1)` and the link bends for real). The targets are
+    :math:`y = \phi(X\theta_0 + s\,u)` with ``u`` uniform on the unit sphere of
+    :math:`\mathbb{R}^n` and ``s = shift``: in pre-activation space the targets sit at distance
     exactly ``shift`` from the initial predictions, and
-    :math:`\\theta^\\star - \\theta_0 = X^+(s\\,u)`.
+    :math:`\theta^\star - \theta_0 = X^+(s\,u)`.
 
     Args:
       key: PRNG key.
       n, p: data points and parameters, ``n <= p``.
       link: a key of :data:`LINKS`.
-      shift: ``> 0``, the distance :math:`\\lVert X\\theta^\\star - X\\theta_0\\rVert`.
+      shift: ``> 0``, the distance :math:`\lVert X\theta^\star - X\theta_0\rVert`.
 
     Returns:
       :class:`ntklib.os18.Instance` with ``model=GLM(link)``, no further ``args``, and analytic
       bounds.
     """
+    key = as_key("instance", key)
     fn = "instance"
     lk = _link(fn, link)
     check_int(fn, "n", n, 1)

@@ -29,8 +29,9 @@ from jax.scipy.linalg import solve_triangular
 
 from . import _random
 from . import _activations
-from ._checks import (as_matrix, as_vector, check_full_row_rank, check_int, check_overparameterized,
-                      check_positive)
+from ._checks import (as_key, as_matrix, as_vector, check_divergence, check_full_row_rank,
+                      check_int, check_lr, check_memory, check_overparameterized, check_positive,
+                      is_float64, warn_downcast)
 
 __all__ = [
     "LinearGD",
@@ -50,11 +51,11 @@ __all__ = [
 
 
 class LinearGD(NamedTuple):
-    """The whole GD trajectory on ``0.5 * ||X theta - y||^2``.
+    r"""The whole GD trajectory on ``0.5 * ||X theta - y||^2``.
 
     Attributes:
-      thetas: ``(steps + 1, p)``, ``thetas[t]`` is :math:`\\theta_t`.
-      losses: ``(steps + 1,)``, ``losses[t]`` is :math:`L(\\theta_t)`.
+      thetas: ``(steps + 1, p)``, ``thetas[t]`` is :math:`\theta_t`.
+      losses: ``(steps + 1,)``, ``losses[t]`` is :math:`L(\theta_t)`.
     """
 
     thetas: jax.Array
@@ -62,12 +63,12 @@ class LinearGD(NamedTuple):
 
 
 class StepSizes(NamedTuple):
-    """Step sizes for GD on ``0.5 * ||X theta - y||^2`` from the singular values of X.
+    r"""Step sizes for GD on ``0.5 * ||X theta - y||^2`` from the singular values of X.
 
     Attributes:
-      max: :math:`2/\\sigma_{\\max}^2`; GD converges for every ``0 < eta < max``.
-      monotone: :math:`1/\\sigma_{\\max}^2`; below it every mode decays monotonically.
-      optimal: :math:`2/(\\sigma_{\\max}^2 + \\sigma_{\\min}^2)`, the fastest linear rate.
+      max: :math:`2/\sigma_{\max}^2`; GD converges for every ``0 < eta < max``.
+      monotone: :math:`1/\sigma_{\max}^2`; below it every mode decays monotonically.
+      optimal: :math:`2/(\sigma_{\max}^2 + \sigma_{\min}^2)`, the fastest linear rate.
       sigma_max, sigma_min: largest and smallest *nonzero* singular values of X.
     """
 
@@ -79,15 +80,15 @@ class StepSizes(NamedTuple):
 
 
 class Diagnostics(NamedTuple):
-    """How direct a trajectory is. Every field has shape ``(steps + 1,)``.
+    r"""How direct a trajectory is. Every field has shape ``(steps + 1,)``.
 
     Attributes:
-      dist_to_star: :math:`\\lVert\\theta_t - \\theta^\\star\\rVert`.
-      cosine: cosine between :math:`\\theta_t - \\theta_0` and :math:`\\theta^\\star - \\theta_0`
+      dist_to_star: :math:`\lVert\theta_t - \theta^\star\rVert`.
+      cosine: cosine between :math:`\theta_t - \theta_0` and :math:`\theta^\star - \theta_0`
         (NaN at ``t = 0``, where the first vector is zero).
-      path_ratio: path length :math:`\\sum_{s<t}\\lVert\\theta_{s+1}-\\theta_s\\rVert` over
-        :math:`\\lVert\\theta_t - \\theta_0\\rVert` (NaN at ``t = 0``); 1 means a straight line.
-      off_row_space: :math:`\\lVert (I - P)(\\theta_t - \\theta_0)\\rVert`, with ``P`` the
+      path_ratio: path length :math:`\sum_{s<t}\lVert\theta_{s+1}-\theta_s\rVert` over
+        :math:`\lVert\theta_t - \theta_0\rVert` (NaN at ``t = 0``); 1 means a straight line.
+      off_row_space: :math:`\lVert (I - P)(\theta_t - \theta_0)\rVert`, with ``P`` the
         projector onto the row space of X; zero in exact arithmetic.
     """
 
@@ -127,14 +128,25 @@ def loss(theta, X, y) -> jax.Array:
     >>> float(loss(np.ones(2), np.eye(2), np.zeros(2)))
     1.0
     """
-    r = jnp.asarray(theta) @ jnp.asarray(X).T - jnp.asarray(y)
+    X = as_matrix("loss", "X", X)
+    n, p = X.shape
+    y = as_vector("loss", "y", y, n, size_name="one target per row of X")
+    theta = jnp.asarray(theta)
+    if theta.ndim not in (1, 2) or theta.shape[-1] != p or 0 in theta.shape:
+        raise ValueError(f"loss: theta must have shape (p,) or (T, p) with p={p} (the columns of "
+                         f"X), got {tuple(theta.shape)}.")
+    return _loss(theta, X, y)
+
+
+def _loss(theta, X, y):
+    r = theta @ X.T - y
     return 0.5 * jnp.sum(r * r, axis=-1)
 
 
 def step_sizes(X) -> StepSizes:
-    """Convergent step-size range of GD on ``0.5 * ||X theta - y||^2``.
+    r"""Convergent step-size range of GD on ``0.5 * ||X theta - y||^2``.
 
-    GD converges from every start iff :math:`0 < \\eta < 2/\\sigma_{\\max}(X)^2`.
+    GD converges from every start iff :math:`0 < \eta < 2/\sigma_{\max}(X)^2`.
 
     Args:
       X: ``(n, p)``.
@@ -153,24 +165,35 @@ def step_sizes(X) -> StepSizes:
 
 
 def linear_rate(X, *, lr: float) -> float:
-    """Contraction factor of the error per GD step: :math:`\\rho = \\max_i |1 - \\eta\\sigma_i^2|`.
+    r"""Contraction factor of the error per GD step: :math:`\rho = \max_i |1 - \eta\sigma_i^2|`.
 
-    Over the nonzero singular values :math:`\\sigma_i` of X. The residual and
-    :math:`\\theta_t - \\theta^\\star` shrink at least by :math:`\\rho` per step, so
-    :math:`L(\\theta_t) - L^\\star \\le \\rho^{2t}(L(\\theta_0) - L^\\star)`.
+    Over the nonzero singular values :math:`\sigma_i` of X. The residual and
+    :math:`\theta_t - \theta^\star` shrink at least by :math:`\rho` per step, so
+    :math:`L(\theta_t) - L^\star \le \rho^{2t}(L(\theta_0) - L^\star)`.
     """
     s = _singular_values(as_matrix("linear_rate", "X", X))
+    check_positive("linear_rate", "lr", lr)
+    if s.size == 0:
+        raise ValueError("linear_rate: X is zero, so GD never moves and has no rate; give a "
+                         "nonzero X.")
     return float(np.max(np.abs(1.0 - float(lr) * s**2)))
 
 
 def predicted_losses(X, y, theta0, *, lr: float, steps: int) -> np.ndarray:
-    """Exact GD losses from the SVD, :math:`L_t = L^\\star + \\tfrac12\\sum_i (1-\\eta\\sigma_i^2)^{2t} (u_i^\\top r_0)^2`.
+    r"""Exact GD losses from the SVD, :math:`L_t = L^\star + \tfrac12\sum_i (1-\eta\sigma_i^2)^{2t} (u_i^\top r_0)^2`.
 
     An independent closed form for the trajectory of :func:`gd` (NumPy, float64).
     Returns ``(steps + 1,)``.
     """
-    X = np.asarray(X, np.float64)
-    r0 = X @ np.asarray(theta0, np.float64) - np.asarray(y, np.float64)
+    fn = "predicted_losses"
+    Xv, yv, tv = _check_problem(fn, X, y, theta0)
+    steps = check_int(fn, "steps", steps, 0)
+    check_positive(fn, "lr", lr)
+    check_memory(fn, 8.0 * (steps + 1) * min(Xv.shape), f"steps={steps}", "use fewer steps")
+    # validated above; computed from the inputs as given, in float64 (no float32 round trip)
+    X, y, theta0 = (np.asarray(v if isinstance(a, jax.Array) else a, np.float64)
+                    for a, v in ((X, Xv), (y, yv), (theta0, tv)))
+    r0 = X @ theta0 - y
     U, s, _ = np.linalg.svd(X, full_matrices=False)
     keep = s > max(X.shape) * np.finfo(np.float64).eps * s[0]
     U, s = U[:, keep], s[keep]
@@ -189,15 +212,15 @@ def _gd_impl(X, y, theta0, eta, steps):
 
     _, thetas = jax.lax.scan(body, theta0, None, length=steps)
     thetas = jnp.concatenate([theta0[None], thetas], axis=0)
-    return LinearGD(thetas=thetas, losses=loss(thetas, X, y))
+    return LinearGD(thetas=thetas, losses=_loss(thetas, X, y))
 
 
 def gd(X, y, theta0, *, lr: float, steps: int) -> LinearGD:
-    """Gradient descent on :math:`\\tfrac12\\lVert X\\theta - y\\rVert^2`, the whole trajectory.
+    r"""Gradient descent on :math:`\tfrac12\lVert X\theta - y\rVert^2`, the whole trajectory.
 
     .. math::
 
-       \\theta_{t+1} = \\theta_t - \\eta\\, X^\\top (X\\theta_t - y)
+       \theta_{t+1} = \theta_t - \eta\, X^\top (X\theta_t - y)
 
     Runs in one compiled ``lax.scan``; a second call with the same shapes does not
     recompile.
@@ -206,7 +229,7 @@ def gd(X, y, theta0, *, lr: float, steps: int) -> LinearGD:
       X: ``(n, p)`` features.
       y: ``(n,)`` targets.
       theta0: ``(p,)`` initialization.
-      lr: step size :math:`\\eta`, ``0 < lr < 2 / sigma_max(X)**2`` (see :func:`step_sizes`).
+      lr: step size :math:`\eta`, ``0 < lr < 2 / sigma_max(X)**2`` (see :func:`step_sizes`).
       steps: number of GD steps, ``>= 0``.
 
     Returns:
@@ -222,8 +245,11 @@ def gd(X, y, theta0, *, lr: float, steps: int) -> LinearGD:
     """
     X, y, theta0 = _check_problem("gd", X, y, theta0)
     steps = check_int("gd", "steps", steps, 0)
-    check_positive("gd", "lr", lr)
-    eta_f = float(lr)
+    dtype = jnp.result_type(X, y, theta0)
+    eta_f = check_lr("gd", lr, dtype)
+    check_memory("gd", (steps + 1) * (X.shape[1] + 1) * jnp.dtype(dtype).itemsize,
+                 f"the trajectory thetas of shape (steps + 1, p) = ({steps + 1}, {X.shape[1]})",
+                 "use fewer steps")
     sizes = step_sizes(X)
     if eta_f >= sizes.max:
         raise ValueError(
@@ -231,9 +257,10 @@ def gd(X, y, theta0, *, lr: float, steps: int) -> LinearGD:
             f"(or oscillates forever); use 0 < lr < {sizes.max:.4g}, e.g. "
             f"lr = 1/sigma_max^2 = {sizes.monotone:.4g}."
         )
-    dtype = jnp.result_type(X, y, theta0)
-    return _gd_impl(X.astype(dtype), y.astype(dtype), theta0.astype(dtype),
-                    jnp.asarray(eta_f, dtype), steps)
+    out = _gd_impl(X.astype(dtype), y.astype(dtype), theta0.astype(dtype),
+                   jnp.asarray(eta_f, dtype), steps)
+    check_divergence("gd", out.losses, eta_f, safe=sizes.max, safe_name="2/sigma_max(X)^2")
+    return out
 
 
 @jax.jit
@@ -246,17 +273,17 @@ def _closest_impl(X, y, theta0):
 
 
 def closest_solution(X, y, theta0) -> jax.Array:
-    """The global minimizer of :math:`\\tfrac12\\lVert X\\theta-y\\rVert^2` closest to ``theta0``.
+    r"""The global minimizer of :math:`\tfrac12\lVert X\theta-y\rVert^2` closest to ``theta0``.
 
     For ``X`` of full row rank ``n <= p`` the solution set is the affine subspace
-    :math:`\\{\\theta : X\\theta = y\\}` and the closest point to :math:`\\theta_0` is its
+    :math:`\{\theta : X\theta = y\}` and the closest point to :math:`\theta_0` is its
     orthogonal projection
 
     .. math::
 
-       \\theta^\\star = \\theta_0 + X^+ (y - X\\theta_0) = \\theta_0 + X^\\top (XX^\\top)^{-1}(y - X\\theta_0),
+       \theta^\star = \theta_0 + X^+ (y - X\theta_0) = \theta_0 + X^\top (XX^\top)^{-1}(y - X\theta_0),
 
-    computed from a QR factorization of :math:`X^\\top` (no normal equations).
+    computed from a QR factorization of :math:`X^\top` (no normal equations).
 
     Args:
       X: ``(n, p)`` with ``n <= p`` and rank ``n``.
@@ -274,17 +301,19 @@ def closest_solution(X, y, theta0) -> jax.Array:
     >>> [round(float(t), 5) + 0.0 for t in theta]
     [2.0, 0.0]
     """
+    was64 = any(is_float64(a) for a in (X, y, theta0))
     X, y, theta0 = _check_problem("closest_solution", X, y, theta0)
     check_overparameterized("closest_solution", *X.shape)
-    check_full_row_rank("closest_solution", X)
+    cond = check_full_row_rank("closest_solution", X)
+    warn_downcast("closest_solution", "X", was64, X.dtype, cond)
     dtype = jnp.result_type(X, y, theta0)
     return _closest_impl(X.astype(dtype), y.astype(dtype), theta0.astype(dtype))
 
 
 def min_norm_solution(X, y) -> jax.Array:
     """The minimum-norm solution :math:`X^+ y`: :func:`closest_solution` from ``theta0 = 0``."""
-    X = as_matrix("min_norm_solution", "X", X)
-    return closest_solution(X, y, jnp.zeros(X.shape[1], X.dtype))
+    Xa = as_matrix("min_norm_solution", "X", X)
+    return closest_solution(X, y, jnp.zeros(Xa.shape[1], Xa.dtype))  # X as given: see its dtype
 
 
 def row_space_projector(X) -> jax.Array:
@@ -362,6 +391,7 @@ def random_features(inputs, p: int, *, key, activation: str = "relu") -> jax.Arr
     References:
       Rahimi and Recht (2007), Random features for large-scale kernel machines.
     """
+    key = as_key("random_features", key)
     A = as_matrix("random_features", "inputs", inputs)
     p = check_int("random_features", "p", p, 1)
     phi = _activations.get("random_features", activation)

@@ -37,7 +37,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_int, as_matrix, as_vector, check_finite, check_positive
+from ._checks import as_key, check_divergence, check_int, as_matrix, as_vector, check_finite, check_positive
 from ._random import numpy_rng
 
 __all__ = [
@@ -120,15 +120,15 @@ def _check_rank_fits(fn: str, r: int, k: int) -> None:
 
 
 def gaussian_measurements(m: int, d: int, *, key, pad_to: int | None = None, dtype=None) -> jax.Array:
-    """``m`` Gaussian measurement matrices, scaled so that the operator is a near-isometry.
+    r"""``m`` Gaussian measurement matrices, scaled so that the operator is a near-isometry.
 
     .. math::
 
-       A_i = G_i / \\sqrt m, \\quad (G_i)_{jk} \\sim N(0, 1) \\text{ i.i.d.}, \\qquad
-       \\mathbb{E}\\,\\lVert\\mathcal{A}(X)\\rVert_2^2 = \\lVert X\\rVert_F^2 .
+       A_i = G_i / \sqrt m, \quad (G_i)_{jk} \sim N(0, 1) \text{ i.i.d.}, \qquad
+       \mathbb{E}\,\lVert\mathcal{A}(X)\rVert_2^2 = \lVert X\rVert_F^2 .
 
     The draws are *nested*: with the same ``key``, the first ``m`` matrices of a call with a
-    larger ``m`` are the same :math:`G_i` (rescaled by :math:`1/\\sqrt m`). With ``pad_to``, zero
+    larger ``m`` are the same :math:`G_i` (rescaled by :math:`1/\sqrt m`). With ``pad_to``, zero
     matrices are appended up to ``pad_to`` rows: a zero row measures nothing (with target 0 it
     adds nothing to the loss), so runs with different ``m`` share one compiled :func:`gd`.
 
@@ -142,6 +142,7 @@ def gaussian_measurements(m: int, d: int, *, key, pad_to: int | None = None, dty
     Returns:
       ``(m, d, d)``, or ``(pad_to, d, d)``.
     """
+    key = as_key("gaussian_measurements", key)
     fn = "gaussian_measurements"
     check_int(fn, "m", m, 1)
     check_int(fn, "d", d, 1)
@@ -167,11 +168,11 @@ def _adjoint_impl(A, r):
 
 
 def measure(A, X) -> jax.Array:
-    """The measurement operator :math:`\\mathcal{A}(X)_i = \\langle A_i, X\\rangle`.
+    r"""The measurement operator :math:`\mathcal{A}(X)_i = \langle A_i, X\rangle`.
 
     .. math::
 
-       \\mathcal{A}(X)_i = \\sum_{j,k} (A_i)_{jk} X_{jk}
+       \mathcal{A}(X)_i = \sum_{j,k} (A_i)_{jk} X_{jk}
 
     Args:
       A: ``(m, d, d)`` measurement matrices.
@@ -187,9 +188,9 @@ def measure(A, X) -> jax.Array:
 
 
 def adjoint(A, r) -> jax.Array:
-    """The adjoint :math:`\\mathcal{A}^*(r) = \\sum_i r_i A_i`.
+    r"""The adjoint :math:`\mathcal{A}^*(r) = \sum_i r_i A_i`.
 
-    It satisfies :math:`\\langle \\mathcal{A}(X), r\\rangle = \\langle X, \\mathcal{A}^*(r)\\rangle`
+    It satisfies :math:`\langle \mathcal{A}(X), r\rangle = \langle X, \mathcal{A}^*(r)\rangle`
     for every ``X`` and ``r``.
 
     Args:
@@ -211,24 +212,25 @@ def adjoint(A, r) -> jax.Array:
 
 
 def planted(d: int, r: int, *, key, condition: float = 1.0, dtype=None) -> jax.Array:
-    """A random rank-``r`` PSD matrix with eigenvalues spread from 1 down to ``1/condition``.
+    r"""A random rank-``r`` PSD matrix with eigenvalues spread from 1 down to ``1/condition``.
 
     .. math::
 
-       X^\\star = V \\operatorname{diag}(\\lambda_1, \\dots, \\lambda_r) V^\\top, \\qquad
-       \\lambda_i \\text{ evenly spaced in } [1/\\kappa, 1],
+       X^\star = V \operatorname{diag}(\lambda_1, \dots, \lambda_r) V^\top, \qquad
+       \lambda_i \text{ evenly spaced in } [1/\kappa, 1],
 
-    with :math:`V \\in \\mathbb{R}^{d\\times r}` uniformly random orthonormal columns.
+    with :math:`V \in \mathbb{R}^{d\times r}` uniformly random orthonormal columns.
 
     Args:
       d: dimension.
       r: rank, ``1 <= r <= d``.
       key: PRNG key.
-      condition: :math:`\\kappa = \\lambda_1/\\lambda_r \\ge 1`.
+      condition: :math:`\kappa = \lambda_1/\lambda_r \ge 1`.
 
     Returns:
       ``(d, d)``.
     """
+    key = as_key("planted", key)
     fn = "planted"
     check_int(fn, "d", d, 1)
     check_int(fn, "r", r, 1)
@@ -245,22 +247,23 @@ def planted(d: int, r: int, *, key, condition: float = 1.0, dtype=None) -> jax.A
 
 
 def small_init(d: int, k: int, scale: float, *, key, dtype=None) -> jax.Array:
-    """The small initialization :math:`U_0 = \\varepsilon B` with orthonormal columns ``B``.
+    r"""The small initialization :math:`U_0 = \varepsilon B` with orthonormal columns ``B``.
 
     .. math::
 
-       U_0 = \\varepsilon B, \\qquad B^\\top B = I_k, \\qquad
-       \\lVert U_0\\rVert_F = \\varepsilon\\sqrt k, \\quad U_0U_0^\\top = \\varepsilon^2 BB^\\top .
+       U_0 = \varepsilon B, \qquad B^\top B = I_k, \qquad
+       \lVert U_0\rVert_F = \varepsilon\sqrt k, \quad U_0U_0^\top = \varepsilon^2 BB^\top .
 
     Args:
       d: dimension.
       k: columns, ``1 <= k <= d`` (more columns add nothing: ``UU^T`` already spans every PSD matrix).
-      scale: :math:`\\varepsilon > 0`.
+      scale: :math:`\varepsilon > 0`.
       key: PRNG key.
 
     Returns:
       ``(d, k)``.
     """
+    key = as_key("small_init", key)
     fn = "small_init"
     check_int(fn, "d", d, 1)
     check_int(fn, "k", k, 1)
@@ -311,7 +314,7 @@ def _check_problem(fn: str, A, y, U, U_name: str = "U"):
 
 
 def loss(U, A, y) -> jax.Array:
-    """:math:`f(U) = \\tfrac12\\lVert\\mathcal{A}(UU^\\top) - y\\rVert_2^2`.
+    r""":math:`f(U) = \tfrac12\lVert\mathcal{A}(UU^\top) - y\rVert_2^2`.
 
     Args:
       U: ``(d, k)``.
@@ -326,7 +329,7 @@ def loss(U, A, y) -> jax.Array:
 
 
 def gradient(U, A, y) -> jax.Array:
-    """:math:`\\nabla f(U) = (S + S^\\top)U` with :math:`S = \\mathcal{A}^*(\\mathcal{A}(UU^\\top) - y)`.
+    r""":math:`\nabla f(U) = (S + S^\top)U` with :math:`S = \mathcal{A}^*(\mathcal{A}(UU^\top) - y)`.
 
     Args:
       U: ``(d, k)``.
@@ -341,7 +344,7 @@ def gradient(U, A, y) -> jax.Array:
 
 
 def recovery_error(U, X_star) -> jax.Array:
-    """The relative recovery error :math:`\\lVert UU^\\top - X^\\star\\rVert_F / \\lVert X^\\star\\rVert_F`.
+    r"""The relative recovery error :math:`\lVert UU^\top - X^\star\rVert_F / \lVert X^\star\rVert_F`.
 
     Args:
       U: ``(d, k)``.
@@ -357,11 +360,11 @@ def recovery_error(U, X_star) -> jax.Array:
 
 
 class ClosestFactor(NamedTuple):
-    """Result of :func:`closest_factor`.
+    r"""Result of :func:`closest_factor`.
 
     Attributes:
-      U: ``(d, k)``, a factor with :math:`UU^\\top = X^\\star` closest to ``U0``.
-      distance: :math:`\\lVert U - U_0\\rVert_F`, the smallest over all such factors.
+      U: ``(d, k)``, a factor with :math:`UU^\top = X^\star` closest to ``U0``.
+      distance: :math:`\lVert U - U_0\rVert_F`, the smallest over all such factors.
       rank: the rank ``r`` of ``X_star``.
     """
 
@@ -371,21 +374,21 @@ class ClosestFactor(NamedTuple):
 
 
 def closest_factor(X_star, U0) -> ClosestFactor:
-    """The factor of ``X_star`` closest to ``U0``, in closed form.
+    r"""The factor of ``X_star`` closest to ``U0``, in closed form.
 
-    Every :math:`U \\in \\mathbb{R}^{d\\times k}` with :math:`UU^\\top = X^\\star` is :math:`U = PQ`
-    with :math:`P = V_r\\Lambda_r^{1/2}` (``d x r``, from the eigendecomposition of :math:`X^\\star`)
-    and :math:`Q \\in \\mathbb{R}^{r\\times k}`, :math:`QQ^\\top = I_r`. Then
-    :math:`\\lVert PQ - U_0\\rVert_F^2 = \\operatorname{tr}X^\\star + \\lVert U_0\\rVert_F^2 - 2\\operatorname{tr}(Q U_0^\\top P)`,
-    maximized by the orthogonal Procrustes solution :math:`Q = WZ^\\top` where
-    :math:`P^\\top U_0 = W\\Sigma Z^\\top`:
+    Every :math:`U \in \mathbb{R}^{d\times k}` with :math:`UU^\top = X^\star` is :math:`U = PQ`
+    with :math:`P = V_r\Lambda_r^{1/2}` (``d x r``, from the eigendecomposition of :math:`X^\star`)
+    and :math:`Q \in \mathbb{R}^{r\times k}`, :math:`QQ^\top = I_r`. Then
+    :math:`\lVert PQ - U_0\rVert_F^2 = \operatorname{tr}X^\star + \lVert U_0\rVert_F^2 - 2\operatorname{tr}(Q U_0^\top P)`,
+    maximized by the orthogonal Procrustes solution :math:`Q = WZ^\top` where
+    :math:`P^\top U_0 = W\Sigma Z^\top`:
 
     .. math::
 
-       \\min_{UU^\\top = X^\\star} \\lVert U - U_0\\rVert_F^2
-       = \\operatorname{tr}X^\\star + \\lVert U_0\\rVert_F^2 - 2\\,\\lVert P^\\top U_0\\rVert_* .
+       \min_{UU^\top = X^\star} \lVert U - U_0\rVert_F^2
+       = \operatorname{tr}X^\star + \lVert U_0\rVert_F^2 - 2\,\lVert P^\top U_0\rVert_* .
 
-    When :math:`X^\\star` is the only PSD matrix consistent with the measurements (enough of them),
+    When :math:`X^\star` is the only PSD matrix consistent with the measurements (enough of them),
     these factors are exactly the global minima of :math:`f`, and this is the distance from
     :math:`U_0` to the closest global minimum.
 
@@ -422,15 +425,15 @@ def closest_factor(X_star, U0) -> ClosestFactor:
 
 
 class LowRankGD(NamedTuple):
-    """The whole GD trajectory on :math:`\\tfrac12\\lVert\\mathcal{A}(UU^\\top) - y\\rVert^2`.
+    r"""The whole GD trajectory on :math:`\tfrac12\lVert\mathcal{A}(UU^\top) - y\rVert^2`.
 
     Attributes:
       losses: ``(steps + 1,)``, :math:`f(U_t)`.
-      errors: ``(steps + 1,)``, :math:`\\lVert U_tU_t^\\top - X^\\star\\rVert_F/\\lVert X^\\star\\rVert_F`,
+      errors: ``(steps + 1,)``, :math:`\lVert U_tU_t^\top - X^\star\rVert_F/\lVert X^\star\rVert_F`,
         or ``None`` without ``X_star``.
-      dists: ``(steps + 1,)``, :math:`\\lVert U_t - U_0\\rVert_F`.
-      path_length: ``(steps + 1,)``, :math:`\\sum_{s<t}\\lVert U_{s+1} - U_s\\rVert_F`.
-      eigenvalues: ``(steps + 1, min(d, k))``, the largest eigenvalues of :math:`U_tU_t^\\top`
+      dists: ``(steps + 1,)``, :math:`\lVert U_t - U_0\rVert_F`.
+      path_length: ``(steps + 1,)``, :math:`\sum_{s<t}\lVert U_{s+1} - U_s\rVert_F`.
+      eigenvalues: ``(steps + 1, min(d, k))``, the largest eigenvalues of :math:`U_tU_t^\top`
         (squared singular values of :math:`U_t`), in decreasing order.
       U: ``(d, k)``, the last iterate.
     """
@@ -469,12 +472,12 @@ def _gd_impl(A, y, U0, eta, X_star, steps, has_star):
 
 
 def gd(A, y, U0, *, lr: float, steps: int, X_star=None) -> LowRankGD:
-    """Gradient descent on the factorized loss, the whole trajectory in one compiled scan.
+    r"""Gradient descent on the factorized loss, the whole trajectory in one compiled scan.
 
     .. math::
 
-       U_{t+1} = U_t - \\eta\\,(S_t + S_t^\\top)U_t, \\qquad
-       S_t = \\mathcal{A}^*\\bigl(\\mathcal{A}(U_tU_t^\\top) - y\\bigr)
+       U_{t+1} = U_t - \eta\,(S_t + S_t^\top)U_t, \qquad
+       S_t = \mathcal{A}^*\bigl(\mathcal{A}(U_tU_t^\top) - y\bigr)
 
     A second call with the same shapes does not recompile.
 
@@ -482,7 +485,7 @@ def gd(A, y, U0, *, lr: float, steps: int, X_star=None) -> LowRankGD:
       A: ``(m, d, d)`` measurement matrices.
       y: ``(m,)`` measurements, e.g. ``measure(A, X_star)``.
       U0: ``(d, k)`` initialization, e.g. :func:`small_init`.
-      lr: step size :math:`\\eta > 0` (about ``0.1 / ||X_star||`` for near-isometric ``A``).
+      lr: step size :math:`\eta > 0` (about ``0.1 / ||X_star||`` for near-isometric ``A``).
       steps: number of steps, ``>= 0``.
       X_star: optional ``(d, d)`` PSD ground truth of rank ``r <= k``, to record recovery errors.
 
@@ -508,9 +511,6 @@ def gd(A, y, U0, *, lr: float, steps: int, X_star=None) -> LowRankGD:
     else:
         X_star = jnp.zeros((d, d), U0.dtype)
     out = _gd_impl(A, y, U0, jnp.asarray(float(lr), U0.dtype), X_star, steps, has_star)
-    losses = np.asarray(out.losses)
-    if not np.all(np.isfinite(losses)) or losses.max() > 1e6 * max(losses[0], 1.0):
-        raise ValueError(f"gd: the loss blew up with lr={float(lr):.4g} (from {losses[0]:.3g} to "
-                         f"{np.nanmax(np.where(np.isfinite(losses), losses, np.nan)) if np.isfinite(losses).any() else float('nan'):.3g} "
-                         "or non-finite); use a smaller step, e.g. lr = 0.1 / ||X_star||.")
+    check_divergence(fn, out.losses, lr, safe_name="e.g. lr = 0.1 / ||X_star||_2",
+                     stacklevel=3)
     return out

@@ -41,7 +41,7 @@ from jax.flatten_util import ravel_pytree
 from jax.scipy.linalg import solve_triangular
 
 from ._batching import epoch_permutation
-from ._checks import check_int, check_positive
+from ._checks import as_key, check_divergence, check_int, check_lr, check_memory, check_positive
 from ._flat import (as_float_tree, check_data, check_jacobian_rank, check_model, flat_like,
                     flat_model, jac_fn, jacobian_impl)
 
@@ -131,18 +131,18 @@ def _linear(theta, X):
 
 
 class NonlinearGD(NamedTuple):
-    """The whole GD trajectory on ``0.5 * ||f(theta) - y||^2``; index ``t`` is step ``t``.
+    r"""The whole GD trajectory on ``0.5 * ||f(theta) - y||^2``; index ``t`` is step ``t``.
 
     Attributes:
-      losses: ``(steps + 1,)``, :math:`L(\\theta_t)`.
-      residual_norms: ``(steps + 1,)``, :math:`\\lVert f(\\theta_t) - y\\rVert`.
-      dists: ``(steps + 1,)``, :math:`\\lVert\\theta_t - \\theta_0\\rVert` (flattened).
-      path_length: ``(steps + 1,)``, :math:`\\sum_{s<t}\\lVert\\theta_{s+1} - \\theta_s\\rVert`;
+      losses: ``(steps + 1,)``, :math:`L(\theta_t)`.
+      residual_norms: ``(steps + 1,)``, :math:`\lVert f(\theta_t) - y\rVert`.
+      dists: ``(steps + 1,)``, :math:`\lVert\theta_t - \theta_0\rVert` (flattened).
+      path_length: ``(steps + 1,)``, :math:`\sum_{s<t}\lVert\theta_{s+1} - \theta_s\rVert`;
         ``path_length / dists`` is 1 for a straight line.
       thetas: ``(steps + 1, p)`` flattened iterates, or ``None`` when not kept.
-      cosines: ``(steps + 1,)`` cosine between :math:`\\theta_t - \\theta_0` and
-        :math:`\\theta^\\star - \\theta_0` (NaN at ``t = 0``), or ``None`` without ``theta_star``.
-      dists_to_star: ``(steps + 1,)``, :math:`\\lVert\\theta_t - \\theta^\\star\\rVert`, or ``None``.
+      cosines: ``(steps + 1,)`` cosine between :math:`\theta_t - \theta_0` and
+        :math:`\theta^\star - \theta_0` (NaN at ``t = 0``), or ``None`` without ``theta_star``.
+      dists_to_star: ``(steps + 1,)``, :math:`\lVert\theta_t - \theta^\star\rVert`, or ``None``.
     """
 
     losses: jax.Array
@@ -234,8 +234,11 @@ def gd(model: Callable, params0, X, y, *, lr: float, steps: int, args: tuple = (
       :class:`NonlinearGD`, every field ``(steps + 1, ...)``.
 
     Raises:
-      ValueError: bad shapes or values, ``n > p``, a non-finite model output, or a step size
-        under which the loss blows up (non-finite or above ``1e6`` times its initial value).
+      ValueError: bad shapes or values, ``n > p``, or a non-finite model output at ``params0``.
+
+    Warns:
+      ntklib.DivergenceWarning: the loss became non-finite or exceeded
+      ``DIVERGENCE_FACTOR = 1e3`` times its start (the message names a safe step).
 
     >>> out = gd(_linear, jnp.zeros(2), jnp.ones((1, 2)), jnp.ones(1), lr=0.5, steps=30)
     >>> round(float(out.losses[-1]), 12)
@@ -244,30 +247,41 @@ def gd(model: Callable, params0, X, y, *, lr: float, steps: int, args: tuple = (
     fn = "gd"
     params0, y, data, n, p = check_model(fn, model, params0, X, y, args)
     steps = check_int(fn, "steps", steps, 0)
-    check_positive(fn, "lr", lr)
     flat0, _ = ravel_pytree(params0)
+    check_lr(fn, lr, flat0.dtype)
     if keep_params is None:
         keep_params = (steps + 1) * p * flat0.dtype.itemsize <= _KEEP_BYTES
+    check_memory(fn, (steps + 1) * (p * bool(keep_params) + 6) * flat0.dtype.itemsize,
+                 f"the trajectory of steps={steps}", "use fewer steps or keep_params=False")
     if theta_star is not None:
         theta_star = flat_like(fn, "theta_star", theta_star, params0, p).astype(flat0.dtype)
     out = _gd_impl(model, params0, y, jnp.asarray(float(lr), flat0.dtype), data, theta_star,
                    steps, bool(keep_params))
-    _check_blowup(fn, out.losses, lr)
+    _check_blowup(fn, out, lr, model, params0, data)
     return out
 
 
-def _check_blowup(fn, losses, lr):
-    losses = np.asarray(losses)
+def _check_blowup(fn, out, lr, model, params0, data):
+    """ntklib's divergence rule (``check_divergence``): warn if the loss went non-finite or
+    above 1e3 times its start; the safe step 2/sigma_max(J(theta0))^2 is computed only then."""
+    losses = np.asarray(out.losses)
     if not np.isfinite(losses[0]):
+        f0 = np.asarray(model(params0, *data))
+        if np.all(np.isfinite(f0)):
+            raise ValueError(f"{fn}: the model output model(params0, X) is finite but the loss "
+                             f"0.5 * ||f - y||^2 overflows {losses.dtype.name}; rescale y and the "
+                             "model, or enable float64 with "
+                             "jax.config.update('jax_enable_x64', True).")
         raise ValueError(f"{fn}: the model output model(params0, X) is not finite; check params0 "
                          "and the data before running gradient descent.")
-    if not np.all(np.isfinite(losses)) or losses.max() > 1e6 * max(losses[0], np.finfo(losses.dtype).tiny):
-        raise ValueError(
-            f"{fn}: the loss blew up with lr={float(lr):.4g} (from {losses[0]:.3g} to "
-            f"{losses[np.isfinite(losses)].max() if np.isfinite(losses).any() else float('nan'):.3g} "
-            "or non-finite); use a smaller step such as lr = 1/beta^2 from "
-            "ntklib.os18.os18_constants(...).eta or .eta_safe."
-        )
+
+    def safe():
+        J0 = np.asarray(jacobian_impl(model, params0, data, "auto"), np.float64)
+        return 2.0 / np.linalg.norm(J0, 2) ** 2
+
+    check_divergence(fn, out.losses, lr, safe=safe,
+                     safe_name="2/sigma_max(J(theta0))^2; the theorem's step is 1/beta^2 from "
+                     "ntklib.os18.os18_constants(...).eta", stacklevel=4)
 
 
 @partial(jax.jit, static_argnames=("f", "steps", "keep"))
@@ -339,22 +353,22 @@ def sgd(model: Callable, params0, X, y, *, lr: float, steps: int, batch_size: in
     fn = "sgd"
     params0, y, data, n, p = check_model(fn, model, params0, X, y, args)
     steps = check_int(fn, "steps", steps, 0)
-    check_positive(fn, "lr", lr)
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
             or not 1 <= batch_size <= n:
         raise ValueError(f"{fn}: batch_size must be an integer in 1..n={n}, got {batch_size!r}; "
                          "batch_size = n is full-batch gradient descent.")
-    if key is None:
-        raise ValueError(f"{fn}: pass key=jax.random.key(seed); the batches are random and the "
-                         "randomness is always explicit.")
+    key = as_key(fn, key)
     flat0, _ = ravel_pytree(params0)
+    check_lr(fn, lr, flat0.dtype)
     if keep_params is None:
         keep_params = (steps + 1) * p * flat0.dtype.itemsize <= _KEEP_BYTES
+    check_memory(fn, (steps + 1) * (p * bool(keep_params) + 6) * flat0.dtype.itemsize,
+                 f"the trajectory of steps={steps}", "use fewer steps or keep_params=False")
     if theta_star is not None:
         theta_star = flat_like(fn, "theta_star", theta_star, params0, p).astype(flat0.dtype)
     out = _sgd_impl(model, params0, y, jnp.asarray(float(lr), flat0.dtype), data, theta_star, key,
                     jnp.asarray(int(batch_size), jnp.int32), steps, bool(keep_params))
-    _check_blowup(fn, out.losses, lr)
+    _check_blowup(fn, out, lr, model, params0, data)
     return out
 
 
@@ -364,12 +378,12 @@ def sgd(model: Callable, params0, X, y, *, lr: float, steps: int, batch_size: in
 
 
 class GaussNewton(NamedTuple):
-    """Result of :func:`gauss_newton_closest`.
+    r"""Result of :func:`gauss_newton_closest`.
 
     Attributes:
       theta: the limit, a pytree shaped like ``theta0``.
       theta_flat: ``(p,)`` the same, flattened.
-      residual_norms: ``(steps + 1,)``, :math:`\\lVert f(\\theta_k) - y\\rVert` per iteration;
+      residual_norms: ``(steps + 1,)``, :math:`\lVert f(\theta_k) - y\rVert` per iteration;
         once below ``tol`` the iteration stops and later entries repeat the last value.
       converged: whether the last residual norm is ``<= tol``.
     """

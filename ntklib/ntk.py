@@ -43,7 +43,7 @@ from . import _gram
 from ._tiles import (default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded,
                      use_host)
 from .mlp import as_mlp, mlp_ntk
-from ._checks import as_matrix, as_vector, check_finite, check_int, check_positive, float_dtype
+from ._checks import as_key, as_matrix, check_kernel, as_vector, check_finite, check_int, check_positive, float_dtype
 from ._net import check_inputs, check_net, check_params, structured_gram
 from .shallow import ShallowNet, activation_fn
 
@@ -114,14 +114,14 @@ def _strip_rows(n1: int, n2: int, D: int, cap: int) -> int:
 
 def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256,
                   progress: bool | None = None, mesh=None, out=None) -> jax.Array:
-    """Empirical NTK Gram of any scalar-output model, block by block with bounded memory.
+    r"""Empirical NTK Gram of any scalar-output model, block by block with bounded memory.
 
     .. math::
 
-       K = \\sum_{\\text{leaves } \\ell} J^{(\\ell)}_1 J^{(\\ell)\\top}_2,
-       \\qquad J^{(\\ell)}_k = \\partial f(\\theta, X_k) / \\partial \\theta_\\ell ,
+       K = \sum_{\text{leaves } \ell} J^{(\ell)}_1 J^{(\ell)\top}_2,
+       \qquad J^{(\ell)}_k = \partial f(\theta, X_k) / \partial \theta_\ell ,
 
-    assembled from ``(b, b)`` blocks :math:`J(X_1[I])\\,J(X_2[J])^\\top`. The per-block
+    assembled from ``(b, b)`` blocks :math:`J(X_1[I])\,J(X_2[J])^\top`. The per-block
     Jacobians are per-example gradients (``jax.vmap`` of ``jax.grad``), kept as one array per
     parameter leaf (never concatenated), so the rows of :math:`X_1` are differentiated once per
     row block and each column block once per row block. For ``X2=None`` only the blocks on and
@@ -134,7 +134,7 @@ def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256
 
     .. math::
 
-       2\\, b\\, p\\, s \\;+\\; n_1 n_2\\, s \\;+\\; b^2 s \\;+\\; 2^{23} s,
+       2\, b\, p\, s \;+\; n_1 n_2\, s \;+\; b^2 s \;+\; 2^{23} s,
 
     two Jacobian blocks, the output Gram (filled in place), one ``(b, b)`` block, and the
     column chunks the contraction multiplies (``2^22`` floats per operand, 16 MiB each in
@@ -253,28 +253,28 @@ def _structured_host(W, v, X, scale, activation, parameterization, train):
 
 def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
                    progress: bool | None = None) -> jax.Array:
-    """Exact NTK Gram of a :class:`~ntklib.shallow.ShallowNet` in closed form.
+    r"""Exact NTK Gram of a :class:`~ntklib.shallow.ShallowNet` in closed form.
 
-    With :math:`Z_k = c_d X_k W^\\top` (``(n_k, m)``), :math:`c_d, c_m` the input and output
-    multipliers (:math:`1/\\sqrt d, 1/\\sqrt m` for ``"ntk"``, 1 and 1 for ``"standard"``) and
-    :math:`\\alpha` the output scale,
+    With :math:`Z_k = c_d X_k W^\top` (``(n_k, m)``), :math:`c_d, c_m` the input and output
+    multipliers (:math:`1/\sqrt d, 1/\sqrt m` for ``"ntk"``, 1 and 1 for ``"standard"``) and
+    :math:`\alpha` the output scale,
 
     .. math::
 
-       K = \\alpha^2 c_m^2 \\Big[\\underbrace{\\phi(Z_1)\\phi(Z_2)^\\top}_{\\text{only if } v
-       \\text{ is trained}} + c_d^2\\,(X_1 X_2^\\top) \\odot
-       \\big(\\phi'(Z_1)\\,\\mathrm{diag}(v^2)\\,\\phi'(Z_2)^\\top\\big)\\Big],
+       K = \alpha^2 c_m^2 \Big[\underbrace{\phi(Z_1)\phi(Z_2)^\top}_{\text{only if } v
+       \text{ is trained}} + c_d^2\,(X_1 X_2^\top) \odot
+       \big(\phi'(Z_1)\,\mathrm{diag}(v^2)\,\phi'(Z_2)^\top\big)\Big],
 
-    the sum over hidden units of :math:`\\partial f/\\partial v_r` and
-    :math:`\\partial f/\\partial W_r` inner products; exact to round-off. It costs
+    the sum over hidden units of :math:`\partial f/\partial v_r` and
+    :math:`\partial f/\partial W_r` inner products; exact to round-off. It costs
     :math:`2nmd + 4n^2m + 2n^2d` flops and :math:`O(nm + n^2)` memory, where
-    :math:`J J^\\top` would cost :math:`2n^2 m(d+1)` flops and :math:`n m (d+1)` memory.
+    :math:`J J^\top` would cost :math:`2n^2 m(d+1)` flops and :math:`n m (d+1)` memory.
 
-    **Symmetry.** For ``X2=None`` both :math:`n \\times m \\times n` products have the form
-    :math:`AA^\\top`: in JAX only their upper block triangle is computed and mirrored
-    (:math:`(1 + 1/4)/2` of the GEMM flops), and with ``ntklib._tiles.HOST_BLAS`` set (off by
-    default: not faster on the measured CPU) they go to the host's BLAS SYRK (numpy's ``A @ A.T``), which computes one
-    triangle: :math:`2nmd + 2n^2m + n^2 d` flops in all. The choice is
+    **Symmetry.** For ``X2=None`` both :math:`n \times m \times n` products have the form
+    :math:`AA^\top`: in JAX only their upper block triangle is computed and mirrored
+    (:math:`(1 + 1/4)/2` of the GEMM flops), and with ``ntklib._tiles.HOST_BLAS = "always"``
+    (off by default: not faster on the measured CPU) they go to the host's BLAS SYRK (numpy's
+    ``A @ A.T``), which computes one triangle: :math:`2nmd + 2n^2m + n^2 d` flops in all. The choice is
     ``ntklib._tiles.HOST_BLAS`` (``"auto"``, ``"always"``, ``"never"``), set from
     ``benchmarks/bench_ntk.py``'s measurements; every path gives the same Gram to round-off.
 
@@ -380,23 +380,23 @@ def _relu_kernels(X1, X2):
 
 
 def relu_ntk_infinite(X1, X2=None, *, train: str = "vW") -> jax.Array:
-    """Infinite-width NTK of the ReLU ``ShallowNet`` in the ``"ntk"`` parameterization.
+    r"""Infinite-width NTK of the ReLU ``ShallowNet`` in the ``"ntk"`` parameterization.
 
-    The limit as :math:`m \\to \\infty` of :func:`structured_ntk` under :func:`~ntklib.shallow.init`
+    The limit as :math:`m \to \infty` of :func:`structured_ntk` under :func:`~ntklib.shallow.init`
     (``activation="relu"``, ``parameterization="ntk"``, ``output_scale=1``, either ``v_init``,
     since only :math:`E v_r^2 = 1` enters), from the arc-cosine kernels of Cho and Saul (2009):
 
     .. math::
 
-       K^\\infty(x, x') = \\frac1d\\Big[\\underbrace{\\frac{\\lVert x\\rVert \\lVert x'\\rVert}{2\\pi}
-       \\big(\\sin\\theta + (\\pi - \\theta)\\cos\\theta\\big)}_{E\\,\\mathrm{relu}(w^\\top x)
-       \\mathrm{relu}(w^\\top x'),\\ \\text{only for } \\texttt{train="vW"}}
-       + x^\\top x' \\,\\frac{\\pi - \\theta}{2\\pi}\\Big],
-       \\qquad \\theta = \\angle(x, x'),\\ w \\sim \\mathcal N(0, I_d).
+       K^\infty(x, x') = \frac1d\Big[\underbrace{\frac{\lVert x\rVert \lVert x'\rVert}{2\pi}
+       \big(\sin\theta + (\pi - \theta)\cos\theta\big)}_{E\,\mathrm{relu}(w^\top x)
+       \mathrm{relu}(w^\top x'),\ \text{only for } \texttt{train="vW"}}
+       + x^\top x' \,\frac{\pi - \theta}{2\pi}\Big],
+       \qquad \theta = \angle(x, x'),\ w \sim \mathcal N(0, I_d).
 
-    For ``train="W"`` this is :math:`H^\\infty / d` with :math:`H^\\infty` of Du et al. (2019)
-    (see :func:`lambda0`); on inputs of norm :math:`\\sqrt d` it is exactly Du et al.'s
-    :math:`H^\\infty` of the unit vectors :math:`x/\\sqrt d`.
+    For ``train="W"`` this is :math:`H^\infty / d` with :math:`H^\infty` of Du et al. (2019)
+    (see :func:`lambda0`); on inputs of norm :math:`\sqrt d` it is exactly Du et al.'s
+    :math:`H^\infty` of the unit vectors :math:`x/\sqrt d`.
 
     Args:
       X1: ``(n1, d)``.
@@ -425,17 +425,19 @@ def _relu_ntk_impl(X1, X2, train):
 
 
 def lambda0(X) -> float:
-    """:math:`\\lambda_0 = \\lambda_{\\min}(H^\\infty)`, the constant of Du et al. (2019).
+    r""":math:`\lambda_0 = \lambda_{\min}(H^\infty)`, the constant of Du et al. (2019).
 
     .. math::
 
-       H^\\infty_{ij} = E_{w \\sim \\mathcal N(0, I)}\\big[x_i^\\top x_j\\,
-       \\mathbb 1\\{w^\\top x_i \\ge 0, w^\\top x_j \\ge 0\\}\\big]
-       = x_i^\\top x_j \\,\\frac{\\pi - \\arccos\\big(x_i^\\top x_j / \\lVert x_i\\rVert\\lVert x_j\\rVert\\big)}{2\\pi}.
+       H^\infty_{ij} = E_{w \sim \mathcal N(0, I)}\big[x_i^\top x_j\,
+       \mathbb 1\{w^\top x_i \ge 0, w^\top x_j \ge 0\}\big]
+       = x_i^\top x_j \,\frac{\pi - \arccos\big(x_i^\top x_j / \lVert x_i\rVert\lVert x_j\rVert\big)}{2\pi}.
 
-    Du et al. assume :math:`\\lVert x_i\\rVert = 1` (e.g. :func:`ntklib.data.sphere`); for
-    other norms the formula above is still what is computed. :math:`\\lambda_0 > 0` whenever no
-    two inputs are parallel (their Theorem 3.1). Computed in float64 NumPy.
+    Du et al. assume :math:`\lVert x_i\rVert = 1` (e.g. :func:`ntklib.data.sphere`); for
+    other norms the formula above is still what is computed. :math:`\lambda_0 > 0` whenever no
+    two inputs are parallel (their Theorem 3.1). Computed in float64 NumPy, from the input
+    itself when it is a NumPy array or list (no float32 round trip when ``jax_enable_x64`` is
+    off).
 
     Args:
       X: ``(n, d)``.
@@ -443,7 +445,8 @@ def lambda0(X) -> float:
     Returns:
       ``float``.
     """
-    X = np.asarray(as_matrix("lambda0", "X", X), np.float64)
+    Xv = as_matrix("lambda0", "X", X)  # validates; a float64 NumPy input is used as given, so
+    X = np.asarray(Xv if isinstance(X, jax.Array) else X, np.float64)  # x64 off loses nothing
     dot = X @ X.T
     nrm = np.linalg.norm(X, axis=1)
     nn = np.outer(nrm, nrm)
@@ -453,19 +456,19 @@ def lambda0(X) -> float:
 
 
 class DuRequirements(NamedTuple):
-    """Width and step size that Du et al. (2019) ask for (see :func:`du_requirements`).
+    r"""Width and step size that Du et al. (2019) ask for (see :func:`du_requirements`).
 
     Attributes:
       width: ``max(width_init, width_gd)``: enough hidden units for their Theorem 4.1 (GD).
-      step_size: the largest step of our reading of Theorem 4.1, :math:`\\lambda_0 / (4 n^2)`.
-      width_init: Lemma 3.1's width, :math:`32 n^2 \\log(2n^2/\\delta)/\\lambda_0^2`.
+      step_size: the largest step of our reading of Theorem 4.1, :math:`\lambda_0 / (4 n^2)`.
+      width_init: Lemma 3.1's width, :math:`32 n^2 \log(2n^2/\delta)/\lambda_0^2`.
       width_flow: Theorem 3.2's width (gradient flow),
-        :math:`(512/\\pi)(C^2 + \\tfrac12)\\, n^6/(\\lambda_0^4\\delta^3)`.
-      width_gd: Theorem 4.1's width (GD), :math:`(2048/\\pi)(C^2 + \\tfrac12)\\, n^6/(\\lambda_0^4\\delta^3)`.
-      radius: Lemma 3.2's :math:`R = \\sqrt{2\\pi}\\,\\delta\\lambda_0/(16 n^2)`, how far each
-        :math:`w_r` may move while :math:`\\lambda_{\\min}(H) \\ge \\lambda_0/2`.
-      rate: the guaranteed contraction :math:`1 - \\eta\\lambda_0/2` of
-        :math:`\\lVert u(k) - y\\rVert^2` per step at ``step_size``.
+        :math:`(512/\pi)(C^2 + \tfrac12)\, n^6/(\lambda_0^4\delta^3)`.
+      width_gd: Theorem 4.1's width (GD), :math:`(2048/\pi)(C^2 + \tfrac12)\, n^6/(\lambda_0^4\delta^3)`.
+      radius: Lemma 3.2's :math:`R = \sqrt{2\pi}\,\delta\lambda_0/(16 n^2)`, how far each
+        :math:`w_r` may move while :math:`\lambda_{\min}(H) \ge \lambda_0/2`.
+      rate: the guaranteed contraction :math:`1 - \eta\lambda_0/2` of
+        :math:`\lVert u(k) - y\rVert^2` per step at ``step_size``.
     """
 
     width: float
@@ -479,37 +482,37 @@ class DuRequirements(NamedTuple):
 
 def du_requirements(lambda0: float, n: int, delta: float = 0.1, *,
                     label_bound: float = 1.0) -> DuRequirements:
-    """Hidden width and step size sufficient for Du et al. (2019)'s theorems, with constants.
+    r"""Hidden width and step size sufficient for Du et al. (2019)'s theorems, with constants.
 
-    The theorems state orders, :math:`m = \\Omega\\big(n^6/(\\lambda_0^4\\delta^3)\\big)` and
-    :math:`\\eta = O(\\lambda_0/n^2)`; the constants here are the ones their proofs give when
-    traced with :math:`\\lVert x_i\\rVert = 1`, :math:`|y_i| \\le C` (``label_bound``),
-    :math:`w_r \\sim \\mathcal N(0, I)`, :math:`a_r = \\pm 1`:
+    The theorems state orders, :math:`m = \Omega\big(n^6/(\lambda_0^4\delta^3)\big)` and
+    :math:`\eta = O(\lambda_0/n^2)`; the constants here are the ones their proofs give when
+    traced with :math:`\lVert x_i\rVert = 1`, :math:`|y_i| \le C` (``label_bound``),
+    :math:`w_r \sim \mathcal N(0, I)`, :math:`a_r = \pm 1`:
 
     * Lemma 3.1 (Hoeffding on each :math:`H_{ij}(0)`, union bound over :math:`n^2` entries):
-      :math:`\\lVert H(0) - H^\\infty\\rVert_2 \\le \\lambda_0/4` once
-      :math:`m \\ge 32\\, n^2 \\log(2n^2/\\delta)/\\lambda_0^2`.
+      :math:`\lVert H(0) - H^\infty\rVert_2 \le \lambda_0/4` once
+      :math:`m \ge 32\, n^2 \log(2n^2/\delta)/\lambda_0^2`.
     * Lemma 3.2 (Markov on the number of flipped activation patterns): if every
-      :math:`\\lVert w_r - w_r(0)\\rVert \\le R = \\sqrt{2\\pi}\\,\\delta\\lambda_0/(16 n^2)` then
-      :math:`\\lambda_{\\min}(H) > \\lambda_0/2`.
-    * Markov on :math:`E\\lVert y - u(0)\\rVert^2 \\le n(C^2 + \\tfrac12)`, and the distance
-      travelled :math:`R' = c\\,\\sqrt n\\lVert y - u(0)\\rVert/(\\sqrt m\\,\\lambda_0)` with
+      :math:`\lVert w_r - w_r(0)\rVert \le R = \sqrt{2\pi}\,\delta\lambda_0/(16 n^2)` then
+      :math:`\lambda_{\min}(H) > \lambda_0/2`.
+    * Markov on :math:`E\lVert y - u(0)\rVert^2 \le n(C^2 + \tfrac12)`, and the distance
+      travelled :math:`R' = c\,\sqrt n\lVert y - u(0)\rVert/(\sqrt m\,\lambda_0)` with
       :math:`c = 2` (flow, Lemma 3.3) or :math:`c = 4` (GD); :math:`R' < R` gives
-      :math:`m > (128 c^2/\\pi)\\,(C^2+\\tfrac12)\\, n^6/(\\lambda_0^4\\delta^3)`, i.e.
-      the ``width_flow`` (:math:`512/\\pi`) and ``width_gd`` (:math:`2048/\\pi`) fields.
-    * Theorem 4.1: :math:`\\lVert u(k+1) - u(k)\\rVert^2 \\le \\eta^2 n^2 \\lVert y - u(k)\\rVert^2`
-      costs at most :math:`\\eta\\lambda_0/4` of the contraction when
-      :math:`\\eta \\le \\lambda_0/(4n^2)`.
+      :math:`m > (128 c^2/\pi)\,(C^2+\tfrac12)\, n^6/(\lambda_0^4\delta^3)`, i.e.
+      the ``width_flow`` (:math:`512/\pi`) and ``width_gd`` (:math:`2048/\pi`) fields.
+    * Theorem 4.1: :math:`\lVert u(k+1) - u(k)\rVert^2 \le \eta^2 n^2 \lVert y - u(k)\rVert^2`
+      costs at most :math:`\eta\lambda_0/4` of the contraction when
+      :math:`\eta \le \lambda_0/(4n^2)`.
 
-    Each event holds with probability at least :math:`1 - \\delta`, so all of them with at least
-    :math:`1 - 3\\delta`. ``ShallowNet(m, "relu", "ntk", train="W", v_init="sign")`` on inputs of
-    norm :math:`\\sqrt d` is exactly their network, with ``lr`` equal to their :math:`\\eta`.
+    Each event holds with probability at least :math:`1 - \delta`, so all of them with at least
+    :math:`1 - 3\delta`. ``ShallowNet(m, "relu", "ntk", train="W", v_init="sign")`` on inputs of
+    norm :math:`\sqrt d` is exactly their network, with ``lr`` equal to their :math:`\eta`.
 
     Args:
-      lambda0: :math:`\\lambda_0 > 0`, e.g. from :func:`lambda0`.
+      lambda0: :math:`\lambda_0 > 0`, e.g. from :func:`lambda0`.
       n: number of training points.
       delta: failure probability in ``(0, 1)``.
-      label_bound: :math:`C \\ge 0` with :math:`|y_i| \\le C`.
+      label_bound: :math:`C \ge 0` with :math:`|y_i| \le C`.
 
     Returns:
       :class:`DuRequirements` (floats; widths are not rounded, they overflow nothing below
@@ -545,15 +548,15 @@ def du_requirements(lambda0: float, n: int, delta: float = 0.1, *,
 
 
 def linearize(model: Callable, params0) -> Callable:
-    """The first-order Taylor model of ``model`` in its parameters around ``params0``.
+    r"""The first-order Taylor model of ``model`` in its parameters around ``params0``.
 
     .. math::
 
-       f^{\\mathrm{lin}}(\\theta, X) = f(\\theta_0, X) + J_\\theta f(\\theta_0, X)\\,(\\theta - \\theta_0),
+       f^{\mathrm{lin}}(\theta, X) = f(\theta_0, X) + J_\theta f(\theta_0, X)\,(\theta - \theta_0),
 
-    evaluated with one ``jax.jvp`` (no Jacobian is formed). :math:`f^{\\mathrm{lin}}` is linear
-    in :math:`\\theta`, so GD on :math:`\\tfrac12\\lVert f^{\\mathrm{lin}}(\\theta, X) - y\\rVert^2`
-    is exactly kernel regression with the NTK at :math:`\\theta_0` (:func:`kernel_regression_gd`).
+    evaluated with one ``jax.jvp`` (no Jacobian is formed). :math:`f^{\mathrm{lin}}` is linear
+    in :math:`\theta`, so GD on :math:`\tfrac12\lVert f^{\mathrm{lin}}(\theta, X) - y\rVert^2`
+    is exactly kernel regression with the NTK at :math:`\theta_0` (:func:`kernel_regression_gd`).
 
     Args:
       model: ``model(params, X) -> (n,)``.
@@ -589,11 +592,11 @@ def linearize(model: Callable, params0) -> Callable:
 
 
 class KernelRegression(NamedTuple):
-    """Outputs of linearized GD at the requested times.
+    r"""Outputs of linearized GD at the requested times.
 
     Attributes:
       train: ``(*t.shape, n)``, :math:`f_t(X)` on the training points.
-      test: ``(*t.shape, n_test)``, :math:`f_t(X_{\\mathrm{test}})`.
+      test: ``(*t.shape, n_test)``, :math:`f_t(X_{\mathrm{test}})`.
       t: the times, as an array.
     """
 
@@ -632,22 +635,22 @@ def _kr_impl(K, Kx, y, f0, f0x, lr, t, flow):
 
 def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: float, t,
                          flow: bool = False) -> KernelRegression:
-    """Predictions of GD on the linearized model, in closed form at any times ``t``.
+    r"""Predictions of GD on the linearized model, in closed form at any times ``t``.
 
-    GD with step :math:`\\eta` on :math:`\\tfrac12\\lVert f^{\\mathrm{lin}}(\\theta) - y\\rVert^2`
-    (:func:`linearize`) moves the outputs by :math:`f_{t+1} = f_t - \\eta K (f_t - y)`. With
-    :math:`K = U \\mathrm{diag}(\\lambda) U^\\top`:
+    GD with step :math:`\eta` on :math:`\tfrac12\lVert f^{\mathrm{lin}}(\theta) - y\rVert^2`
+    (:func:`linearize`) moves the outputs by :math:`f_{t+1} = f_t - \eta K (f_t - y)`. With
+    :math:`K = U \mathrm{diag}(\lambda) U^\top`:
 
     .. math::
 
-       f_t(X) = y + U (1 - \\eta\\lambda)^t\\, U^\\top (f_0 - y),
-       \\qquad
-       f_t(X_\\ast) = f_0(X_\\ast) - K_{\\ast} U\\, \\mathrm{diag}\\!\\Big(\\frac{1 - (1-\\eta\\lambda)^t}{\\lambda}\\Big)
-       U^\\top (f_0 - y),
+       f_t(X) = y + U (1 - \eta\lambda)^t\, U^\top (f_0 - y),
+       \qquad
+       f_t(X_\ast) = f_0(X_\ast) - K_{\ast} U\, \mathrm{diag}\!\Big(\frac{1 - (1-\eta\lambda)^t}{\lambda}\Big)
+       U^\top (f_0 - y),
 
-    and with ``flow=True`` (gradient flow for time :math:`\\eta t`)
-    :math:`(1 - \\eta\\lambda)^t` becomes :math:`e^{-\\eta\\lambda t}`. ``t = inf`` gives the
-    converged kernel-regression predictor (for :math:`\\lambda = 0` directions, the term is 0).
+    and with ``flow=True`` (gradient flow for time :math:`\eta t`)
+    :math:`(1 - \eta\lambda)^t` becomes :math:`e^{-\eta\lambda t}`. ``t = inf`` gives the
+    converged kernel-regression predictor (for :math:`\lambda = 0` directions, the term is 0).
 
     Args:
       K_train: ``(n, n)`` NTK Gram on the training points (symmetric PSD).
@@ -655,7 +658,7 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
       y: ``(n,)`` targets.
       f0_train: ``(n,)`` outputs at initialization on the training points.
       f0_test: ``(n_test,)`` outputs at initialization on the test points.
-      lr: step size :math:`\\eta`, ``0 < lr < 2/lambda_max(K)`` (else GD diverges).
+      lr: step size :math:`\eta`, ``0 < lr < 2/lambda_max(K)`` (else GD diverges).
       t: a number of steps or an array of them (integers for GD; any ``>= 0`` for flow;
         ``inf`` allowed).
       flow: use gradient flow instead of discrete GD.
@@ -688,7 +691,9 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
         raise ValueError(f"{fn}: discrete GD needs integer t, got {t}; round t or pass "
                          "flow=True for gradient flow at time lr * t.")
     dtype = float_dtype(K, Kx, y, f0, f0x)
-    lam_max = float(np.linalg.eigvalsh(np.asarray(K, np.float64))[-1])
+    lam = np.linalg.eigvalsh(0.5 * (np.asarray(K, np.float64) + np.asarray(K, np.float64).T))
+    check_kernel(fn, "K_train", K, eigenvalues=lam)  # symmetric and PSD within 10 sqrt(eps)
+    lam_max = float(lam[-1])
     if not flow and lam_max > 0 and float(lr) >= 2.0 / lam_max:
         raise ValueError(f"{fn}: lr={float(lr):.4g} >= 2/lambda_max(K) = {2.0 / lam_max:.4g}, "
                          f"so GD diverges; use 0 < lr < {2.0 / lam_max:.4g}, e.g. "
@@ -701,15 +706,15 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
 
 
 class LazyScale(NamedTuple):
-    """The lazy-training scale of Chizat, Oyallon and Bach (2019), and its parts.
+    r"""The lazy-training scale of Chizat, Oyallon and Bach (2019), and its parts.
 
     Attributes:
-      kappa: :math:`\\kappa = \\lVert f(w_0) - y\\rVert\\, \\lVert D^2 f(w_0)\\rVert /
-        \\lVert Df(w_0)\\rVert^2`; small (``<< 1``) means lazy training.
-      residual_norm: :math:`\\lVert f(w_0) - y\\rVert_2`.
-      hessian_norm: the estimate of :math:`\\lVert D^2 f(w_0)\\rVert` (a lower bound, see
+      kappa: :math:`\kappa = \lVert f(w_0) - y\rVert\, \lVert D^2 f(w_0)\rVert /
+        \lVert Df(w_0)\rVert^2`; small (``<< 1``) means lazy training.
+      residual_norm: :math:`\lVert f(w_0) - y\rVert_2`.
+      hessian_norm: the estimate of :math:`\lVert D^2 f(w_0)\rVert` (a lower bound, see
         :func:`lazy_scale`).
-      jacobian_norm: :math:`\\lVert Df(w_0)\\rVert = \\sigma_{\\max}(J)`.
+      jacobian_norm: :math:`\lVert Df(w_0)\rVert = \sigma_{\max}(J)`.
     """
 
     kappa: jax.Array
@@ -779,32 +784,32 @@ def _lazy_impl(model, params0, X, y, key, iters, inner):
 
 def lazy_scale(model: Callable, params0, X, y, *, key, iters: int = 10,
                inner: int = 10) -> LazyScale:
-    """The lazy-training scale :math:`\\kappa` of Chizat, Oyallon and Bach (2019).
+    r"""The lazy-training scale :math:`\kappa` of Chizat, Oyallon and Bach (2019).
 
-    With :math:`h(w) = f(w, X) \\in \\mathbb R^n` the outputs on the training set,
+    With :math:`h(w) = f(w, X) \in \mathbb R^n` the outputs on the training set,
 
     .. math::
 
-       \\kappa = \\lVert h(w_0) - y\\rVert_2\\;
-       \\frac{\\lVert D^2 h(w_0)\\rVert}{\\lVert Dh(w_0)\\rVert^2},
-       \\qquad
-       \\lVert D^2 h\\rVert = \\sup_{\\lVert a\\rVert = \\lVert b\\rVert = 1}\\lVert D^2h[a, b]\\rVert_2
-       = \\max_{\\lVert u\\rVert=\\lVert a\\rVert=1} \\big|u^\\top D^2 h[a, a]\\big| .
+       \kappa = \lVert h(w_0) - y\rVert_2\;
+       \frac{\lVert D^2 h(w_0)\rVert}{\lVert Dh(w_0)\rVert^2},
+       \qquad
+       \lVert D^2 h\rVert = \sup_{\lVert a\rVert = \lVert b\rVert = 1}\lVert D^2h[a, b]\rVert_2
+       = \max_{\lVert u\rVert=\lVert a\rVert=1} \big|u^\top D^2 h[a, a]\big| .
 
     (The last equality holds for symmetric bilinear maps on Hilbert spaces.) What is computed:
 
-    * :math:`\\lVert Dh(w_0)\\rVert = \\sigma_{\\max}(J)`: ``iters * inner`` power iterations
-      on :math:`J^\\top J` (a ``jvp`` then a ``vjp``), started from :math:`J^\\top (h_0 - y)`.
-    * :math:`\\lVert D^2 h(w_0)\\rVert`: ``iters`` rounds of alternating maximization started
-      from :math:`u = (h_0 - y)/\\lVert h_0 - y\\rVert`: ``inner`` power iterations with
-      Hessian-vector products of :math:`w \\mapsto u^\\top h(w)` give :math:`a`, the top
-      eigenvector of :math:`\\sum_i u_i \\nabla^2 h_i`; then
-      :math:`u \\leftarrow D^2h[a, a] / \\lVert D^2h[a,a]\\rVert` (forward-over-forward ``jvp``).
-      The reported value :math:`\\lVert D^2 h[a, a]\\rVert` is a **lower bound** on the norm (a
-      local maximum), so :math:`\\kappa` is an estimate from below.
+    * :math:`\lVert Dh(w_0)\rVert = \sigma_{\max}(J)`: ``iters * inner`` power iterations
+      on :math:`J^\top J` (a ``jvp`` then a ``vjp``), started from :math:`J^\top (h_0 - y)`.
+    * :math:`\lVert D^2 h(w_0)\rVert`: ``iters`` rounds of alternating maximization started
+      from :math:`u = (h_0 - y)/\lVert h_0 - y\rVert`: ``inner`` power iterations with
+      Hessian-vector products of :math:`w \mapsto u^\top h(w)` give :math:`a`, the top
+      eigenvector of :math:`\sum_i u_i \nabla^2 h_i`; then
+      :math:`u \leftarrow D^2h[a, a] / \lVert D^2h[a,a]\rVert` (forward-over-forward ``jvp``).
+      The reported value :math:`\lVert D^2 h[a, a]\rVert` is a **lower bound** on the norm (a
+      local maximum), so :math:`\kappa` is an estimate from below.
 
-    Rescaling the model to :math:`\\alpha h` with :math:`h(w_0) = 0` gives
-    :math:`\\kappa \\propto 1/\\alpha`: large output scales are lazy.
+    Rescaling the model to :math:`\alpha h` with :math:`h(w_0) = 0` gives
+    :math:`\kappa \propto 1/\alpha`: large output scales are lazy.
 
     Args:
       model: ``model(params, X) -> (n,)``, twice differentiable (ReLU's second
@@ -822,6 +827,7 @@ def lazy_scale(model: Callable, params0, X, y, *, key, iters: int = 10,
     References:
       Chizat, Oyallon and Bach (2019), On lazy training in differentiable programming, NeurIPS.
     """
+    key = as_key("lazy_scale", key)
     fn = "lazy_scale"
     if not callable(model):
         raise ValueError(f"{fn}: model must be callable as model(params, X).")

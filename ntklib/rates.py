@@ -35,13 +35,13 @@ class Reached(NamedTuple):
 
 
 class ConvergenceOrder(NamedTuple):
-    """The fitted order of convergence of a residual sequence (see :func:`convergence_order`).
+    r"""The fitted order of convergence of a residual sequence (see :func:`convergence_order`).
 
     Attributes:
-      order: the slope :math:`q` of :math:`\\log r_{t+1}` against :math:`\\log r_t` (2 for a
+      order: the slope :math:`q` of :math:`\log r_{t+1}` against :math:`\log r_t` (2 for a
         quadratic rate, 1 for a linear one).
-      log_constant: the intercept :math:`\\log C` of the fit
-        :math:`\\log r_{t+1} \\approx q \\log r_t + \\log C`.
+      log_constant: the intercept :math:`\log C` of the fit
+        :math:`\log r_{t+1} \approx q \log r_t + \log C`.
       pairs: how many pairs :math:`(r_t, r_{t+1})` the fit used.
     """
 
@@ -60,7 +60,7 @@ def time_to_loss(traj: TimedTrajectory, target: float) -> Reached:
     below the target, so it can be up to ``chunk - 1`` steps late.
 
     Args:
-      traj: a :class:`TimedTrajectory`.
+      traj: a :class:`~ntklib.ggn.TimedTrajectory`.
       target: relative training loss, e.g. ``1e-8``.
 
     Returns:
@@ -76,27 +76,27 @@ def time_to_loss(traj: TimedTrajectory, target: float) -> Reached:
 
 
 def residual_norms(traj: TimedTrajectory) -> np.ndarray:
-    """Residual norms :math:`\\lVert f(w_t, X) - y\\rVert_2 = \\sqrt{2 L_t}` of a run's records, ``(K + 1,)``."""
+    r"""Residual norms :math:`\lVert f(w_t, X) - y\rVert_2 = \sqrt{2 L_t}` of a run's records, ``(K + 1,)``."""
     return np.sqrt(2.0 * np.asarray(traj.losses, np.float64))
 
 
 def convergence_order(residuals, *, floor: float = 0.0, start: int = 0) -> ConvergenceOrder:
-    """Fit the order :math:`q` of convergence: :math:`\\log r_{t+1} \\approx q\\log r_t + \\log C`.
+    r"""Fit the order :math:`q` of convergence: :math:`\log r_{t+1} \approx q\log r_t + \log C`.
 
     .. math::
 
-       (q, \\log C) = \\arg\\min_{q, c} \\sum_{t \\in P} \\big(\\log r_{t+1} - q \\log r_t - c\\big)^2,
-       \\qquad P = \\{t \\ge \\texttt{start} : r_t > \\texttt{floor},\\ r_{t+1} > \\texttt{floor}\\},
+       (q, \log C) = \arg\min_{q, c} \sum_{t \in P} \big(\log r_{t+1} - q \log r_t - c\big)^2,
+       \qquad P = \{t \ge \texttt{start} : r_t > \texttt{floor},\ r_{t+1} > \texttt{floor}\},
 
-    an ordinary least-squares line through the points :math:`(\\log r_t, \\log r_{t+1})`. A
+    an ordinary least-squares line through the points :math:`(\log r_t, \log r_{t+1})`. A
     sequence with :math:`r_{t+1} = C r_t^q` exactly gives back :math:`q` and :math:`C`:
     :math:`q = 2` for Newton-type (quadratic) convergence, :math:`q = 1` with
-    :math:`C = \\rho < 1` for a linear rate :math:`r_{t+1} = \\rho\\, r_t`. Pairs whose residuals
+    :math:`C = \rho < 1` for a linear rate :math:`r_{t+1} = \rho\, r_t`. Pairs whose residuals
     reach the round-off ``floor`` are left out: there the sequence stalls and the slope means
     nothing.
 
     Args:
-      residuals: ``(T + 1,)`` positive residual norms :math:`r_0, r_1, \\dots` (e.g.
+      residuals: ``(T + 1,)`` positive residual norms :math:`r_0, r_1, \dots` (e.g.
         :func:`residual_norms`).
       floor: ignore residuals at or below this value (e.g. ``1e-9 * r_0`` in float64).
       start: ignore pairs before this step (e.g. a first step that overshoots).

@@ -42,7 +42,6 @@ References:
 from __future__ import annotations
 
 import math
-import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -53,8 +52,8 @@ import optax
 
 from . import _activations, _batching, _random
 from ._batching import epoch_batch
-from ._checks import as_vector, check_int, check_positive
-from ._net import NetFields, check_inputs, check_net, check_params, forward, validate
+from ._checks import as_key, as_vector, check_divergence, check_int, check_lr, check_memory, check_positive
+from ._net import NetFields, check_inputs, check_net, check_params, forward, net_gram, validate
 from ._net import PARAMETERIZATIONS, TRAIN_MODES
 
 __all__ = [
@@ -79,16 +78,16 @@ ACTIVATIONS = _activations.NAMES
 
 
 def activation_fn(name: str):
-    """The elementwise activation :math:`\\phi` called ``name`` (one of :data:`ACTIVATIONS`).
+    r"""The elementwise activation :math:`\phi` called ``name`` (one of :data:`ACTIVATIONS`).
 
-    ``gelu`` is the exact :math:`z\\,\\Phi(z)`; ``quadratic`` is :math:`z^2`; ``linear`` is the
-    identity. Derivatives :math:`\\phi'` are taken by autodiff (for ``relu``, :math:`\\phi'(0)=0`).
+    ``gelu`` is the exact :math:`z\,\Phi(z)`; ``quadratic`` is :math:`z^2`; ``linear`` is the
+    identity. Derivatives :math:`\phi'` are taken by autodiff (for ``relu``, :math:`\phi'(0)=0`).
     """
     return _activations.get("activation_fn", name)
 
 
 class ShallowNet(NetFields):
-    """Configuration of :math:`f(x) = \\alpha\\, c_m v^\\top \\phi(c_d W x)` (hashable, immutable).
+    r"""Configuration of :math:`f(x) = \alpha\, c_m v^\top \phi(c_d W x)` (hashable, immutable).
 
     ``c_m = 1/sqrt(m)``, ``c_d = 1/sqrt(d)`` for ``parameterization="ntk"``, and
     ``c_m = c_d = 1`` for ``"standard"``; see the module docstring.
@@ -98,9 +97,9 @@ class ShallowNet(NetFields):
       activation: one of :data:`ACTIVATIONS` (default ``"relu"``).
       parameterization: ``"ntk"`` (default) or ``"standard"``.
       train: ``"vW"`` (default, train both layers) or ``"W"`` (``v`` fixed at init).
-      output_scale: :math:`\\alpha > 0`, multiplies the output (default 1).
-      v_init: ``"gaussian"`` (default) or ``"sign"`` (:math:`v_r = \\pm 1`, times
-        :math:`1/\\sqrt{m}` in the standard parameterization).
+      output_scale: :math:`\alpha > 0`, multiplies the output (default 1).
+      v_init: ``"gaussian"`` (default) or ``"sign"`` (:math:`v_r = \pm 1`, times
+        :math:`1/\sqrt{m}` in the standard parameterization).
 
     Unknown names raise ``ValueError`` at construction.
 
@@ -131,13 +130,13 @@ class ShallowNet(NetFields):
 
 
 class Trajectory(NamedTuple):
-    """A training run of a :class:`ShallowNet`.
+    r"""A training run of a :class:`ShallowNet`.
 
     Attributes:
       losses: ``(steps + 1,)``, ``losses[t]`` is the full-batch
-        :math:`L_t = \\tfrac12\\lVert f_t(X) - y\\rVert^2` (sum, not mean) before step ``t + 1``.
-      w_dist: ``(steps + 1,)``, :math:`\\lVert W_t - W_0 \\rVert_F`.
-      v_dist: ``(steps + 1,)``, :math:`\\lVert v_t - v_0 \\rVert_2` (zeros when ``train="W"``).
+        :math:`L_t = \tfrac12\lVert f_t(X) - y\rVert^2` (sum, not mean) before step ``t + 1``.
+      w_dist: ``(steps + 1,)``, :math:`\lVert W_t - W_0 \rVert_F`.
+      v_dist: ``(steps + 1,)``, :math:`\lVert v_t - v_0 \rVert_2` (zeros when ``train="W"``).
       params: the final parameters ``{"W": (m, d), "v": (m,)}``.
     """
 
@@ -151,14 +150,14 @@ class Trajectory(NamedTuple):
 
 
 def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
-    """Gaussian initialization of a :class:`ShallowNet` on inputs of dimension ``d``.
+    r"""Gaussian initialization of a :class:`ShallowNet` on inputs of dimension ``d``.
 
     .. math::
 
-       \\text{ntk: } W_{rj} \\sim \\mathcal N(0,1),\\ v_r \\sim \\mathcal N(0,1); \\qquad
-       \\text{standard: } W_{rj} \\sim \\mathcal N(0,\\tfrac1d),\\ v_r \\sim \\mathcal N(0,\\tfrac1m).
+       \text{ntk: } W_{rj} \sim \mathcal N(0,1),\ v_r \sim \mathcal N(0,1); \qquad
+       \text{standard: } W_{rj} \sim \mathcal N(0,\tfrac1d),\ v_r \sim \mathcal N(0,\tfrac1m).
 
-    With ``v_init="sign"``, :math:`v_r` is :math:`\\pm 1` (ntk) or :math:`\\pm 1/\\sqrt m`
+    With ``v_init="sign"``, :math:`v_r` is :math:`\pm 1` (ntk) or :math:`\pm 1/\sqrt m`
     (standard) with equal probability.
 
     Args:
@@ -173,7 +172,7 @@ def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
     check_net("init", net)
     d = check_int("init", "d", d, 1)
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-    kw, kv = jax.random.split(key)
+    kw, kv = jax.random.split(as_key("init", key))
     m = net.width
     sw, sv = (1.0, 1.0) if net.parameterization == "ntk" else (1.0 / math.sqrt(d), 1.0 / math.sqrt(m))
     W = sw * _random.normal(kw, (m, d), dtype)
@@ -190,13 +189,13 @@ def _apply_impl(params, X, scale, activation, parameterization):
 
 
 def apply(net: ShallowNet, params, X) -> jax.Array:
-    """Outputs of the network on a batch.
+    r"""Outputs of the network on a batch.
 
     .. math::
 
-       f(X) = \\alpha\\, c_m\\, \\phi(c_d X W^\\top)\\, v,
+       f(X) = \alpha\, c_m\, \phi(c_d X W^\top)\, v,
 
-    with :math:`(c_m, c_d) = (1/\\sqrt m, 1/\\sqrt d)` (ntk) or :math:`(1, 1)` (standard).
+    with :math:`(c_m, c_d) = (1/\sqrt m, 1/\sqrt d)` (ntk) or :math:`(1, 1)` (standard).
     Differentiable in ``params`` (any pytree transform: ``jax.grad``, ``jax.jacfwd``, ...).
 
     Args:
@@ -216,7 +215,7 @@ def apply(net: ShallowNet, params, X) -> jax.Array:
 
 
 def loss(net: ShallowNet, params, X, y) -> jax.Array:
-    """:math:`L = \\tfrac12 \\lVert f(X) - y \\rVert_2^2` (a sum over the ``n`` points, not a mean)."""
+    r""":math:`L = \tfrac12 \lVert f(X) - y \rVert_2^2` (a sum over the ``n`` points, not a mean)."""
     f = apply(net, params, X)
     y = as_vector("loss", "y", y, f.shape[0], size_name="one target per row of X")
     r = f - y
@@ -271,29 +270,33 @@ def _prepare(fn, net, params0, X, y, lr, steps):
     W, v = check_params(fn, net, params0)
     X = check_inputs(fn, W, X)
     y = as_vector(fn, "y", y, X.shape[0], size_name="one target per row of X")
-    check_positive(fn, "lr", lr)
     steps = check_int(fn, "steps", steps, 0)
     dtype = jnp.result_type(W, v, X, y)
+    check_lr(fn, lr, dtype)
+    check_memory(fn, 3.0 * (steps + 1) * jnp.dtype(dtype).itemsize, f"steps={steps}",
+                 "use fewer steps")
     params0 = {"W": W.astype(dtype), "v": v.astype(dtype)}
     return params0, X.astype(dtype), y.astype(dtype), dtype, steps
 
 
-def _finish(fn, out: Trajectory, lr) -> Trajectory:
-    if not bool(jnp.all(jnp.isfinite(out.losses))):
-        warnings.warn(
-            f"{fn}: the loss became non-finite (lr={lr:.3g} is too large, training diverged); "
-            "use a smaller lr, e.g. below 2/lambda_max of the NTK Gram (ntklib.ntk.gram).",
-            RuntimeWarning, stacklevel=3)
+def _finish(fn, out: Trajectory, lr, net, params0, X) -> Trajectory:
+    """The divergence rule of ntklib (:func:`ntklib._checks.check_divergence`); the safe step
+    2/lambda_max of the NTK Gram at params0 is computed only if the run diverged."""
+    def safe():
+        return 2.0 / float(np.linalg.eigvalsh(np.asarray(net_gram(net, params0, X), np.float64))[-1])
+
+    check_divergence(fn, out.losses, lr, safe=safe,
+                     safe_name="2/lambda_max of the NTK Gram at params0", stacklevel=4)
     return out
 
 
 def train_gd(net: ShallowNet, params0, X, y, *, lr: float, steps: int) -> Trajectory:
-    """Full-batch gradient descent on :math:`L = \\tfrac12\\lVert f(X) - y\\rVert^2` (sum).
+    r"""Full-batch gradient descent on :math:`L = \tfrac12\lVert f(X) - y\rVert^2` (sum).
 
     .. math::
 
-       \\theta_{t+1} = \\theta_t - \\eta\\, \\nabla_\\theta L(\\theta_t),
-       \\qquad \\theta = W \\ (\\texttt{train="W"}) \\text{ or } (W, v)\\ (\\texttt{"vW"}).
+       \theta_{t+1} = \theta_t - \eta\, \nabla_\theta L(\theta_t),
+       \qquad \theta = W \ (\texttt{train="W"}) \text{ or } (W, v)\ (\texttt{"vW"}).
 
     One compiled ``lax.scan`` (the update is ``optax.sgd``); a second call with the same shapes
     does not recompile. The loss and distances are recorded at every step.
@@ -303,31 +306,33 @@ def train_gd(net: ShallowNet, params0, X, y, *, lr: float, steps: int) -> Trajec
       params0: ``{"W": (m, d), "v": (m,)}`` initialization.
       X: ``(n, d)`` inputs.
       y: ``(n,)`` targets.
-      lr: step size :math:`\\eta > 0`. Because the loss is a sum, a stable ``lr`` scales like
+      lr: step size :math:`\eta > 0`. Because the loss is a sum, a stable ``lr`` scales like
         ``1 / lambda_max(K)`` with ``K`` the NTK Gram (:func:`ntklib.ntk.gram`).
       steps: number of steps, ``>= 0``.
 
     Returns:
       :class:`Trajectory` with ``losses``, ``w_dist``, ``v_dist`` of shape ``(steps + 1,)``
-      and the final ``params``. Warns (``RuntimeWarning``) if the loss became non-finite.
+      and the final ``params``. Warns (:class:`ntklib.DivergenceWarning`) if the loss became
+      non-finite or exceeded ``DIVERGENCE_FACTOR = 1e3`` times its start, naming the safe step
+      2/lambda_max of the NTK Gram.
     """
     params0, X, y, dtype, steps = _prepare("train_gd", net, params0, X, y, lr, steps)
     out = _train_impl(_canonical(net), params0, X, y, jnp.asarray(net.output_scale, dtype),
                       jnp.asarray(lr, dtype), jax.random.PRNGKey(0), steps, X.shape[0])
-    return _finish("train_gd", out, float(lr))
+    return _finish("train_gd", out, float(lr), net, params0, X)
 
 
 def train_sgd(net: ShallowNet, params0, X, y, *, lr: float, steps: int, batch_size: int,
               key) -> Trajectory:
-    """Minibatch SGD on :math:`L = \\tfrac12\\lVert f(X) - y\\rVert^2` (sum), as one ``lax.scan``.
+    r"""Minibatch SGD on :math:`L = \tfrac12\lVert f(X) - y\rVert^2` (sum), as one ``lax.scan``.
 
     Each epoch draws a fresh random permutation of the ``n`` points and walks through it in
     ``n // batch_size`` batches :math:`B_t` (the remainder is dropped); the step is
 
     .. math::
 
-       \\theta_{t+1} = \\theta_t - \\eta\\, \\frac{n}{|B_t|} \\nabla_\\theta\\,
-       \\tfrac12 \\sum_{i \\in B_t} (f_\\theta(x_i) - y_i)^2,
+       \theta_{t+1} = \theta_t - \eta\, \frac{n}{|B_t|} \nabla_\theta\,
+       \tfrac12 \sum_{i \in B_t} (f_\theta(x_i) - y_i)^2,
 
     an unbiased estimate of the full gradient, so ``lr`` means the same as in :func:`train_gd`
     (``batch_size == n`` is exactly GD).
@@ -346,6 +351,7 @@ def train_sgd(net: ShallowNet, params0, X, y, *, lr: float, steps: int, batch_si
     if batch_size > n:
         raise ValueError(f"train_sgd: batch_size={batch_size} exceeds the n={n} data points; "
                          f"use 1 <= batch_size <= {n}.")
+    key = as_key("train_sgd", key)
     out = _train_impl(_canonical(net), params0, X, y, jnp.asarray(net.output_scale, dtype),
                       jnp.asarray(lr, dtype), key, steps, batch_size)
-    return _finish("train_sgd", out, float(lr))
+    return _finish("train_sgd", out, float(lr), net, params0, X)

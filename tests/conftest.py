@@ -1,13 +1,25 @@
 """Shared fixtures. Tests run on the CPU (course.py sets JAX_PLATFORMS=cpu)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Set to a built book's HTML folder (e.g. ``_build/html`` after ``python3 course.py book``) to
+#: test that build instead of making one: tests/test_book.py and tests/test_browser.py read it.
+BOOK_HTML_ENV = "NTKLIB_BOOK_HTML"
 
 # Builds that take minutes (otter assign and gradings, the Jupyter Book build) are the slow
 # lane: every test that needs the `built` fixture of test_assignments.py or test_book.py is
 # marked slow here, so `pytest -m "not slow" tests` runs the unit tests only.
-_SLOW_FIXTURES = {"test_assignments.py": "built", "test_book.py": "built"}
+_SLOW_FIXTURES = {"test_assignments.py": "built", "test_book.py": "built",
+                  "test_browser.py": "book_html"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,3 +74,68 @@ def x64():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def book_html(tmp_path_factory) -> Path:
+    """The built book's HTML folder, built once per session with warnings as errors.
+
+    With ``NTKLIB_BOOK_HTML`` set, that folder is used as it is (nothing is built). Otherwise the
+    book is built from the committed notebook outputs: nbval already re-executes and compares
+    every notebook, so executing them again here would only double the suite's time.
+    """
+    given = os.environ.get(BOOK_HTML_ENV)
+    if given:
+        html = Path(given).resolve()
+        if not (html / "index.html").exists():
+            pytest.fail(f"{BOOK_HTML_ENV}={given} holds no index.html: build the book there first "
+                        "(python3 course.py book writes _build/html), or unset it.")
+        return html
+    out = tmp_path_factory.mktemp("book")
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    cfg["execute"]["execute_notebooks"] = "off"
+    # The copied config lives in a temporary folder: point the local extension's path home.
+    local = cfg.get("sphinx", {}).get("local_extensions") or {}
+    cfg["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in local.items()}
+    config = out / "_config.yml"
+    config.write_text(yaml.safe_dump(cfg))
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run(
+        [str(jb), "build", str(ROOT), "--config", str(config), "--path-output", str(out),
+         "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return out / "_build" / "html"
+
+
+def _part(nodeid: str) -> str:
+    if ".ipynb" in nodeid:
+        return "notebooks (strict nbval)"
+    if nodeid.startswith("tests/test_assignments.py"):
+        return "assignments (otter assign and grading)"
+    if nodeid.startswith("tests/test_book.py"):
+        return "book build (-W, committed outputs)"
+    return "unit tests"
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Print the time of each part of the suite: setup, call and teardown summed over its tests.
+
+    With pytest-xdist the parts overlap in time, so they add up to more than the wall time
+    (pytest's last line); each is still what that part costs and where a speed-up must come from.
+    """
+    seconds, counts = {}, {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) not in ("setup", "call", "teardown"):
+                continue
+            part = _part(report.nodeid)
+            seconds[part] = seconds.get(part, 0.0) + report.duration
+            counts[part] = counts.get(part, 0) + (report.when == "call")
+    if not seconds:
+        return
+    workers = getattr(config.option, "numprocesses", None) or 1
+    terminalreporter.write_sep("-", f"time of each part, summed over its tests ({workers} worker(s))")
+    for part in sorted(seconds, key=seconds.get, reverse=True):
+        terminalreporter.write_line(f"{part:40s} {counts[part]:5d} tests {seconds[part]:8.1f} s")

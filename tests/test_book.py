@@ -1,5 +1,7 @@
-"""The book builds with warnings as errors, from the committed (nbval-checked) notebooks."""
+"""The book builds with warnings as errors, from the committed (nbval-checked) notebooks; and
+`course.py book` keys its notebook cache on what the outputs depend on."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,22 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    # Same config, but use the committed outputs: nbval already re-executes and compares
-    # every notebook, so executing them again here would only double the suite's time.
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    cfg["execute"]["execute_notebooks"] = "off"
-    config = out / "_config.yml"
-    config.write_text(yaml.safe_dump(cfg))
-    jb = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run(
-        [str(jb), "build", str(ROOT), "--config", str(config), "--path-output", str(out),
-         "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return out / "_build" / "html"
+def built(book_html):
+    # One build per session (tests/conftest.py), shared with tests/test_browser.py.
+    return book_html
 
 
 def test_book_builds_with_warnings_as_errors(built):
@@ -44,3 +33,47 @@ def test_chapter_pages(built):
     assert "widget-view+json" not in page  # no dead sliders in the static book
     assert "colab.research.google.com" in page  # launch button / badge
     assert (built / "_sources" / "notebooks" / "01_linear_least_squares.ipynb").exists()  # download
+
+
+def _course():
+    spec = importlib.util.spec_from_file_location("course", ROOT / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    return course
+
+
+def test_notebook_cache_key_follows_ntklib_pyproject_and_profile(tmp_path):
+    """`course.py book` reuses executed notebooks only while this key is unchanged: an edit to
+    any ntklib file (not only .py), to pyproject.toml or to the profile must change it."""
+    course = _course()
+    (tmp_path / "ntklib" / "sub").mkdir(parents=True)
+    (tmp_path / "ntklib" / "a.py").write_text("x = 1\n")
+    (tmp_path / "ntklib" / "sub" / "data.csv").write_text("1,2\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    env = {"NTKLIB_PROFILE": "small"}
+    key = course._cache_key(tmp_path, env)
+    assert course._cache_key(tmp_path, dict(env)) == key  # deterministic
+    (tmp_path / "ntklib" / "__pycache__").mkdir()
+    (tmp_path / "ntklib" / "__pycache__" / "a.pyc").write_bytes(b"\0")
+    assert course._cache_key(tmp_path, env) == key  # bytecode is not source
+    changes = [
+        lambda: (tmp_path / "ntklib" / "a.py").write_text("x = 2\n"),
+        lambda: (tmp_path / "ntklib" / "sub" / "data.csv").write_text("1,3\n"),
+        lambda: (tmp_path / "ntklib" / "b.py").write_text(""),
+        lambda: (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n"),
+    ]
+    seen = {key}
+    for change in changes:
+        change()
+        seen.add(course._cache_key(tmp_path, env))
+    seen.add(course._cache_key(tmp_path, {"NTKLIB_PROFILE": "full"}))
+    seen.add(course._cache_key(tmp_path, {**env, "JAX_PLATFORMS": "cpu"}))
+    assert len(seen) == 1 + len(changes) + 2
+
+
+def test_book_executes_the_chapter_notebooks_and_never_the_student_versions():
+    course = _course()
+    execute = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]
+    got = [p.relative_to(ROOT).as_posix() for p in course._book_notebooks(execute)]
+    assert sorted(got) == sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert not [p for p in got if p.startswith("assignments/")]

@@ -92,3 +92,19 @@ def test_profile(monkeypatch):
     monkeypatch.delenv("NTKLIB_PROFILE")
     import jax
     assert ntklib.profile() == ("small" if jax.default_backend() == "cpu" else "full")
+
+
+def test_player_title_caption_and_no_network():
+    ex = Explorer(lambda fig, a: fig.subplots().plot([0, a]), {"a": [1.0, 2.5, 4.0]})
+    html = ex.player("a", label="width m").data
+    # The title names the parameter and follows the frame: one title per frame, in order.
+    assert re.search(r'class="ntk-player-title"[^>]*>width m = 1</div>', html)
+    assert '["width m = 1", "width m = 2.5", "width m = 4"]' in html
+    assert "Step width m from 1 to 4 (3 values)" in html  # the default caption
+    assert "Watch the slope." in ex.player("a", caption="Watch the slope.").data
+    # Nothing is fetched from the network: no icon-font stylesheet, no font-awesome icons
+    # (blank buttons offline); every one of the nine buttons carries an inline SVG.
+    assert "font-awesome" not in html and "fa fa-" not in html and "https://" not in html
+    assert html.count("<svg") == 9
+    # Fits a phone: the frame image shrinks to the page's width.
+    assert ".ntk-player .animation img {max-width: 100%" in html

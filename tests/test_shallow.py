@@ -6,6 +6,8 @@ import math
 import numpy as np
 import pytest
 import jax
+
+from ntklib import DivergenceWarning
 import jax.numpy as jnp
 
 from ntklib.shallow import (ACTIVATIONS, ShallowNet, Trajectory, activation_fn,
@@ -182,7 +184,7 @@ def test_sgd_steps_are_scaled_batch_gradients_over_an_epoch(x64):
 def test_divergent_lr_warns(x64):
     net = ShallowNet(16, "tanh")
     X = np.random.default_rng(0).normal(size=(6, 3))
-    with pytest.warns(RuntimeWarning, match="lr"):
+    with pytest.warns(DivergenceWarning, match="lr=1e[+]06.*safe step"):
         train_gd(net, init(net, 3, key=KEY), X, np.ones(6), lr=1e6, steps=50)
 
 

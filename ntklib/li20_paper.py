@@ -1,0 +1,134 @@
+r"""Chapter 5 beside the papers: the geometry of clusterable data (Li, Soltanolkotabi and Oymak
+2020), the two terms of the generalization bound of Oymak, Fabian, Li and Soltanolkotabi (2019)
+up to their constants, and the per-batch step condition of SGD.
+
+The papers' exact constants could not be checked for the course (see chapter 5): every quantity
+here is either a definition computed exactly on our data, or a term of an informal statement
+*without* its constant, labelled as such.
+
+References:
+  Li, M., Soltanolkotabi, M. and Oymak, S. (2020). Gradient descent with early stopping is provably
+  robust to label noise for overparameterized neural networks. AISTATS 2020, arXiv:1903.11680.
+  Oymak, S., Fabian, Z., Li, M. and Soltanolkotabi, M. (2019). Generalization guarantees for neural
+  networks via harnessing the low-rank structure of the Jacobian. arXiv:1906.05392.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import as_matrix, check_positive
+from .generalization import information_split
+
+__all__ = ["ClusterGeometry", "cluster_geometry", "BoundTerms", "bound_terms", "sgd_step_limit"]
+
+
+class ClusterGeometry(NamedTuple):
+    """Radius and separation of clustered data.
+
+    Attributes:
+      radius: :math:`\\varepsilon_0 = \\max_i \\lVert x_i - c_{k(i)}\\rVert`, the largest distance of a
+        point to its cluster's center.
+      separation: :math:`\\delta = \\min_{k \\ne l}\\lVert c_k - c_l\\rVert` over the centers.
+      ratio: ``radius / separation`` (small: the clusters do not touch).
+      smallest_share: the smallest cluster's share of the points, times the number of clusters
+        (1 for equal sizes).
+    """
+
+    radius: float
+    separation: float
+    ratio: float
+    smallest_share: float
+
+
+def cluster_geometry(X, cluster, centers) -> ClusterGeometry:
+    """Measure :class:`ClusterGeometry` (e.g. of :func:`ntklib.data.clusterable` output).
+
+    Args:
+      X: ``(n, d)`` points.
+      cluster: ``(n,)`` int cluster index of each point.
+      centers: ``(K, d)`` centers, ``K >= 2``.
+
+    >>> g = cluster_geometry(np.array([[0., 0.1], [0., -0.1], [1., 0.]]), np.array([0, 0, 1]),
+    ...                      np.array([[0., 0.], [1., 0.]]))
+    >>> round(g.radius, 6), g.separation, round(g.smallest_share, 6)
+    (0.1, 1.0, 0.666667)
+    """
+    fn = "cluster_geometry"
+    X = np.asarray(as_matrix(fn, "X", X), np.float64)
+    C = np.asarray(as_matrix(fn, "centers", centers), np.float64)
+    k = np.asarray(cluster)
+    if k.shape != (X.shape[0],) or not np.issubdtype(k.dtype, np.integer) or k.min() < 0 or k.max() >= C.shape[0]:
+        raise ValueError(f"{fn}: cluster must be (n,) ints in [0, K) with K = {C.shape[0]} centers.")
+    if C.shape[0] < 2:
+        raise ValueError(f"{fn}: need at least two centers to measure a separation.")
+    radius = float(np.max(np.linalg.norm(X - C[k], axis=1)))
+    D = np.linalg.norm(C[:, None] - C[None], axis=-1)
+    sep = float(np.min(D[~np.eye(C.shape[0], dtype=bool)]))
+    counts = np.bincount(k, minlength=C.shape[0])
+    return ClusterGeometry(radius, sep, radius / sep, float(counts.min() * C.shape[0] / X.shape[0]))
+
+
+class BoundTerms(NamedTuple):
+    """The two terms of the informal generalization bound, *without* their constants.
+
+    Attributes:
+      k: the cutoff of the information space.
+      alpha: :math:`\\sqrt{\\lambda_k(K_0)}`, the cutoff singular value of the Jacobian.
+      bias: :math:`\\lVert\\Pi_{\\mathcal N}y\\rVert/\\sqrt n`.
+      complexity: :math:`\\lVert\\Pi_{\\mathcal I}y\\rVert/(\\alpha\\sqrt n)`.
+      total: ``bias + complexity``.
+    """
+
+    k: int
+    alpha: float
+    bias: float
+    complexity: float
+    total: float
+
+
+def bound_terms(K0, y, k: int) -> BoundTerms:
+    r"""The bias and complexity terms of the informal bound of chapter 5 (``clm-ch5-generalization``).
+
+    .. math::
+
+       \text{bias} = \frac{\lVert\Pi_{\mathcal N}y\rVert}{\sqrt n}, \qquad
+       \text{complexity} = \frac{\lVert\Pi_{\mathcal I}y\rVert}{\alpha\sqrt n}, \qquad
+       \alpha = \sqrt{\lambda_k(K_0)} .
+
+    The paper's bound multiplies them by constants and adds terms the course does not reproduce;
+    these two are what changes with the labels, so they can be set beside the measured test error
+    of true and random labels. A sum above 1 is vacuous for :math:`\pm1` labels already without
+    the constants.
+
+    Args:
+      K0: ``(n, n)`` NTK Gram at the initialization, or its :class:`~ntklib.generalization.Spectrum`.
+      y: ``(n,)`` labels.
+      k: cutoff, ``1 <= k <= n``.
+    """
+    s = information_split(K0, y, k)
+    n = int(np.asarray(y).shape[0])
+    bias = s.nuisance / np.sqrt(n)
+    comp = s.info / (s.alpha * np.sqrt(n))
+    return BoundTerms(s.k, s.alpha, float(bias), float(comp), float(bias + comp))
+
+
+def sgd_step_limit(X, batch_size: int) -> float:
+    r"""The step :math:`\eta = b/(n\lVert X\rVert^2)` under which chapter 5's SGD theorem holds for
+    every batch of size :math:`b` (``thm-ch5-sgd-linear``: :math:`\eta\frac nb\lVert X_B\rVert^2\le1`,
+    and :math:`\lVert X_B\rVert\le\lVert X\rVert`); for :math:`b = 1` it returns the exact per-example limit
+    :math:`1/(n\max_i\lVert x_i\rVert^2)`. For a network, pass the Jacobian at the initialization as ``X``.
+
+    >>> sgd_step_limit(np.eye(4), 1), sgd_step_limit(np.eye(4), 4)
+    (0.25, 1.0)
+    """
+    X = np.asarray(as_matrix("sgd_step_limit", "X", X), np.float64)
+    check_positive("sgd_step_limit", "batch_size", batch_size, integer=True)
+    n = X.shape[0]
+    if batch_size > n:
+        raise ValueError(f"sgd_step_limit: batch_size={batch_size} exceeds n={n}.")
+    if batch_size == 1:
+        return float(1.0 / (n * np.max(np.sum(X * X, axis=1))))
+    return float(batch_size / (n * np.linalg.norm(X, 2) ** 2))

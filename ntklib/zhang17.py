@@ -1,0 +1,172 @@
+r"""Chapter 0 beside Zhang et al. (2017): their published numbers, steps-to-fit against the share
+of random labels over several seeds, and a trend check with its uncertainty.
+
+The network and data are the chapter's: a :class:`~ntklib.shallow.ShallowNet` trained by
+full-batch GD with ``lr = 1/lambda_max(H(theta_0))`` on :math:`\pm1` labels; a share ``p`` of random
+labels replaces each of ``round(p n)`` labels by a fair coin, i.e. flips ``round(p n / 2)`` of them
+(for two classes a fair coin is wrong half the time).
+
+References:
+  Zhang, C., Bengio, S., Hardt, M., Recht, B. and Vinyals, O. (2017). Understanding deep learning
+  requires rethinking generalization. ICLR 2017, arXiv:1611.03530.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+from ._checks import check_positive
+from .data import corrupt_labels
+from .ntk import gram
+from .shallow import ShallowNet, train_gd
+
+__all__ = ["ZHANG_TABLE1", "steps_to_fit", "CorruptionSweep", "corruption_sweep", "Trend", "trend"]
+
+ZHANG_TABLE1 = {
+    # Zhang et al. (2017), Table 1, CIFAR-10, the Inception network (1,649,402 parameters):
+    # (random crop, weight decay, labels) -> (train accuracy %, test accuracy %).
+    ("yes", "yes", "true"): (100.0, 89.05),
+    ("yes", "no", "true"): (100.0, 89.31),
+    ("no", "yes", "true"): (100.0, 86.03),
+    ("no", "no", "true"): (100.0, 85.75),
+    ("no", "no", "random"): (100.0, 9.78),
+}
+"""Zhang et al.'s Table 1 rows for Inception on CIFAR-10 (50 000 training images, 10 classes)."""
+
+ZHANG_INCEPTION_PARAMS = 1_649_402
+
+
+def _odd_flip(y, fraction, key):
+    y01 = np.asarray((np.asarray(y) > 0).astype(int))
+    flipped = corrupt_labels(y01, fraction / 2.0, key=key, num_classes=2).y
+    return jnp.where(jnp.asarray(flipped) == 1, 1.0, -1.0).astype(jnp.asarray(y).dtype)
+
+
+def steps_to_fit(net: ShallowNet, params0, X, y, *, steps: int, every: int) -> int | None:
+    r"""The first multiple of ``every`` at which GD reaches 100% training accuracy (``None`` if
+    it does not within ``steps``).
+
+    GD on :math:`\tfrac12\lVert f(X) - y\rVert^2` with ``lr = 1/lambda_max`` of the NTK Gram at
+    ``params0``; the accuracy is that of :math:`\operatorname{sign} f(x_i)` against ``y``. Stops
+    at the first hit.
+
+    Args:
+      net: the network.
+      params0: its initialization.
+      X: ``(n, d)`` inputs.
+      y: ``(n,)`` labels in :math:`\{-1, +1\}`.
+      steps: the budget of GD steps.
+      every: steps between two accuracy measurements (the resolution of the answer).
+
+    Returns:
+      ``int`` or ``None``.
+    """
+    fn = "steps_to_fit"
+    check_positive(fn, "steps", steps, integer=True)
+    check_positive(fn, "every", every, integer=True)
+    yv = jnp.asarray(y)
+    if not bool(jnp.all(jnp.abs(yv) == 1.0)):
+        raise ValueError(f"{fn}: y must hold labels -1 and +1 (got other values); map classes to signs first.")
+    lr = 1.0 / float(np.linalg.eigvalsh(np.asarray(gram(net, params0, X), np.float64))[-1])
+    params = params0
+    for t in range(every, steps + 1, every):
+        params = train_gd(net, params, X, y, lr=lr, steps=every).params
+        if bool(jnp.all(jnp.sign(net.apply(params, X)) == yv)):
+            return t
+    return None
+
+
+class CorruptionSweep(NamedTuple):
+    """Steps to fit for each share of random labels and seed.
+
+    Attributes:
+      fractions: ``(F,)`` shares of random labels.
+      steps: ``(seeds, F)`` float array, steps to 100% training accuracy (NaN where not reached).
+      budget: the GD budget.
+      every: the resolution.
+    """
+
+    fractions: np.ndarray
+    steps: np.ndarray
+    budget: int
+    every: int
+
+
+def corruption_sweep(net: ShallowNet, X, y, fractions, *, seeds: int, steps: int,
+                     every: int) -> CorruptionSweep:
+    r"""Steps to fit against the share of random labels, for ``seeds`` seeds.
+
+    Seed ``s`` draws the initialization from ``jax.random.key(s)`` and the corrupted labels from
+    ``jax.random.key(1000 + s)``; every share uses the same initialization within a seed, so
+    differences across shares are due to the labels alone.
+
+    Args:
+      net: the network.
+      X: ``(n, d)`` inputs.
+      y: ``(n,)`` clean labels in :math:`\{-1, +1\}`.
+      fractions: shares of random labels in ``[0, 1]``.
+      seeds: number of seeds, ``>= 1``.
+      steps, every: as in :func:`steps_to_fit`.
+
+    Returns:
+      :class:`CorruptionSweep`.
+    """
+    check_positive("corruption_sweep", "seeds", seeds, integer=True)
+    fr = np.asarray([float(p) for p in fractions])
+    out = np.full((seeds, fr.size), np.nan)
+    d = X.shape[1]
+    for s in range(seeds):
+        params0 = net.init(d, key=jax.random.key(s))
+        for j, p in enumerate(fr):
+            yp = _odd_flip(y, p, jax.random.key(1000 + s))
+            hit = steps_to_fit(net, params0, X, yp, steps=steps, every=every)
+            out[s, j] = np.nan if hit is None else hit
+    return CorruptionSweep(fr, out, int(steps), int(every))
+
+
+class Trend(NamedTuple):
+    """Least-squares trend of the steps to fit against the share of random labels.
+
+    Attributes:
+      mean, std: ``(F,)`` mean and standard deviation over seeds.
+      slope: slope of the least-squares line through all ``(fraction, steps)`` runs.
+      slope_se: its standard error (from the residuals, ``seeds * F - 2`` degrees of freedom).
+      increasing: ``slope - 2 * slope_se > 0``: a positive trend at about two standard errors.
+      monotone_means: the seed means increase with the share at every step.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    slope: float
+    slope_se: float
+    increasing: bool
+    monotone_means: bool
+
+
+def trend(sweep: CorruptionSweep) -> Trend:
+    """The trend of :class:`CorruptionSweep` (every run must have fitted: no NaN).
+
+    >>> sw = CorruptionSweep(np.array([0.0, 0.5, 1.0]), np.array([[10., 20., 30.], [12., 22., 28.]]), 100, 1)
+    >>> t = trend(sw); round(t.slope, 6), t.increasing, t.monotone_means
+    (18.0, True, True)
+    """
+    S = np.asarray(sweep.steps, np.float64)
+    if np.isnan(S).any():
+        raise ValueError("trend: some runs did not fit within the budget; raise steps before reading a trend.")
+    seeds, F = S.shape
+    x = np.tile(sweep.fractions, seeds)
+    v = S.ravel()
+    if x.size < 3 or np.ptp(x) == 0:
+        raise ValueError("trend: need at least two distinct fractions and three runs.")
+    A = np.stack([np.ones_like(x), x], axis=1)
+    coef, *_ = np.linalg.lstsq(A, v, rcond=None)
+    resid = v - A @ coef
+    s2 = float(resid @ resid) / max(x.size - 2, 1)
+    se = float(np.sqrt(s2 / np.sum((x - x.mean()) ** 2)))
+    mean = S.mean(axis=0)
+    return Trend(mean, S.std(axis=0, ddof=1) if seeds > 1 else np.zeros(F), float(coef[1]), se,
+                 bool(coef[1] - 2 * se > 0), bool(np.all(np.diff(mean) > 0)))
