@@ -3,6 +3,18 @@
 
     python benchmarks/bench_ntk.py            # the issue's sizes (a few minutes on 2 cores)
     python benchmarks/bench_ntk.py --quick    # small sizes, seconds
+    python benchmarks/bench_ntk.py --floor    # structured_ntk against the SYRK floor only
+    python benchmarks/bench_ntk.py --peer     # also neural-tangents 0.6.5 side by side
+
+``--floor`` (and every full run) times ``structured_ntk`` at (n, d, m) in float32 and float64 on
+its JAX path and on its host-SYRK path, interleaved with numpy's ``P @ P.T`` (BLAS SYRK), and
+prints the floor ``(2nmd + 2n^2 m) / SYRK rate`` and each path's ratio to it. ``--peer``
+creates ``benchmarks/.peer_venv`` on first use (neural-tangents 0.6.5 pinned to jax/jaxlib
+0.4.25, numpy 1.26.4, tensorflow 2.15.1, tf2jax 0.3.6; about 2 GB, git-ignored), then times
+neural-tangents' ``empirical_ntk_fn`` (STRUCTURED_DERIVATIVES and JACOBIAN_CONTRACTION) on the
+same networks and weights as ntklib, interleaving the two processes, checks that the Grams
+agree to float32 round-off, and prints the ratios at three sizes of the one-hidden-layer net
+and for a two-hidden-layer MLP.
 
 In one run it
 
@@ -273,6 +285,9 @@ def main(argv=None):
     ap.add_argument("--mem-cap-gib", type=float, default=12.0,
                     help="skip a naive method whose XLA memory estimate exceeds this")
     ap.add_argument("--methods", default="structured,empirical,naive-vmap,naive-jacrev")
+    ap.add_argument("--floor", action="store_true", help="only the SYRK-floor table")
+    ap.add_argument("--peer", action="store_true",
+                    help="also neural-tangents 0.6.5 side by side (creates its venv)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -289,6 +304,16 @@ def main(argv=None):
         print(json.dumps(worker(args)))
         return 0
 
+    import _peer_bench
+
+    if args.floor or args.peer:
+        _peer_bench.floor_table(args.n, args.d, args.m, args.repeats)
+        if args.peer:
+            sizes = [(64, 16, 256), (128, 32, 512), (256, 32, 1024)] if q else \
+                [(256, 64, 4096), (512, 128, 8192), (1024, 128, 16384)]
+            mlp = (128, 32, (128, 128)) if q else (512, 64, (512, 512))
+            _peer_bench.peer_table(sizes, mlp, args.repeats, 2 if q else 3)
+        return 0
     methods = [s.strip() for s in args.methods.split(",") if s.strip()]
     print(f"bench_ntk: {os.cpu_count()} CPUs, {_mem_available() / GIB:.1f} GiB available",
           file=sys.stderr)

@@ -15,6 +15,8 @@ The companion library of the course. One module per idea:
 * :mod:`ntklib.zhang17`: chapter 0 beside Zhang et al. (Table 1, steps to fit against corruption, trend).
 * :mod:`ntklib.data`: offline data sets (digits, diabetes, sphere, teacher, label noise) and
   chapter 6's benchmark problem.
+* :mod:`ntklib.mlp`: dense networks of any depth and their NTK by the per-layer
+  factorization (chapter 4, GGN).
 * :mod:`ntklib.ggn`: the Gram-Gauss-Newton method and its cost (chapter 6).
 * :mod:`ntklib.baselines`: GD, SGD and Adam from optax, and learning-rate tuning (chapter 6).
 * :mod:`ntklib.rates`: convergence order, residuals, time to a loss, log-slope fits.
@@ -37,6 +39,7 @@ from . import (
     li20_paper,
     linear,
     lowrank,
+    mlp,
     nonlinear,
     ntk,
     os18,
@@ -72,6 +75,7 @@ __all__ = [
     "li20_paper",
     "linear",
     "lowrank",
+    "mlp",
     "nonlinear",
     "ntk",
     "os18",

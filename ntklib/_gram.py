@@ -109,7 +109,15 @@ def _show_progress(progress, n_pairs: int) -> bool:
 
 
 def empirical(model, params, X1, X2, block_size: int, progress=None):
-    """The ``(n1, n2)`` Gram of validated inputs in one dtype (``X2=None``: symmetric)."""
+    """The ``(n1, n2)`` Gram of validated inputs in one dtype (``X2=None``: symmetric).
+
+    An :class:`ntklib.mlp.MLP` (or its ``apply``) gets its structured Gram instead
+    (:func:`ntklib.mlp.mlp_ntk`), so GGN on an MLP never forms per-example gradients."""
+    from .mlp import as_mlp, mlp_ntk  # here: mlp imports modules that import this one
+
+    net = as_mlp(model)
+    if net is not None:
+        return mlp_ntk(net, params, X1, X2)
     dtype = X1.dtype
     n1 = X1.shape[0]
     b1, rows = _blocks(n1, int(block_size))

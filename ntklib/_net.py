@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from . import _activations
 from ._checks import as_matrix, check_finite
+from ._tiles import sym_gram
 
 __all__ = ["PARAMETERIZATIONS", "TRAIN_MODES", "V_INITS", "NetFields", "validate", "check_net",
            "check_params", "check_inputs", "scales", "forward", "structured_gram"]
@@ -131,6 +132,11 @@ def structured_gram(W, v, X1, X2, scale, activation, parameterization, train):
     else:
         P2, D2 = _phi_and_dphi(activation, (X2 @ W.T) * cd)
         D2 = D2 * v
+    if sym:  # both products are A A^T: upper block triangle only, mirrored
+        K = sym_gram(X1) * (cd * cd) * sym_gram(D1)
+        if train == "vW":
+            K = K + sym_gram(P1)
+        return K * (scale * cm) ** 2
     K = (X1 @ X2.T) * (cd * cd) * (D1 @ D2.T)
     if train == "vW":
         K = K + P1 @ P2.T

@@ -40,9 +40,12 @@ import jax
 import jax.numpy as jnp
 
 from . import _gram
+from ._tiles import (default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded,
+                     use_host)
+from .mlp import as_mlp, mlp_ntk
 from ._checks import as_key, as_matrix, check_kernel, as_vector, check_finite, check_int, check_positive, float_dtype
 from ._net import check_inputs, check_net, check_params, structured_gram
-from .shallow import ShallowNet
+from .shallow import ShallowNet, activation_fn
 
 #: ``progress=None`` shows a bar when there are at least this many block pairs (on a TTY).
 PROGRESS_MIN_BLOCKS = _gram.PROGRESS_MIN_BLOCKS
@@ -81,8 +84,36 @@ def _check_pair(fn: str, X1, X2):
 # --------------------------------------------------------------------------- empirical NTK
 
 
+def _emp_rows(model, b2, n2, params, Xr, Xc):
+    """Rows ``Xr`` against all of ``Xc`` (padded to a multiple of ``b2``), traceable: one
+    device's row block in the sharded Gram."""
+    grads = jax.vmap(jax.grad(lambda p, x: model(p, x[None])[0]), in_axes=(None, 0))
+
+    def contract(J1, J2):
+        return sum(a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T
+                   for a, b in zip(jax.tree_util.tree_leaves(J1), jax.tree_util.tree_leaves(J2)))
+
+    J1 = grads(params, Xr)
+    Xcb = Xc.reshape(-1, b2, Xc.shape[1])
+    blk = jax.lax.map(lambda xb: contract(J1, grads(params, xb)), Xcb)  # (nb2, rows, b2)
+    return blk.transpose(1, 0, 2).reshape(Xr.shape[0], -1)[:, :n2]
+
+
+def _pad_to(X, n):
+    """``X`` padded to ``n`` rows by repeating its last row."""
+    extra = n - X.shape[0]
+    return X if extra == 0 else jnp.concatenate(
+        [X, jnp.broadcast_to(X[-1:], (extra, X.shape[1]))], axis=0)
+
+
+def _strip_rows(n1: int, n2: int, D: int, cap: int) -> int:
+    """Rows per host strip: at most 64M entries and ``cap`` rows, a multiple of ``D``."""
+    strip = max(1, min(n1, (1 << 26) // max(1, n2), cap))
+    return max(D, strip // D * D)
+
+
 def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256,
-                  progress: bool | None = None) -> jax.Array:
+                  progress: bool | None = None, mesh=None, out=None) -> jax.Array:
     r"""Empirical NTK Gram of any scalar-output model, block by block with bounded memory.
 
     .. math::
@@ -123,9 +154,19 @@ def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256
       progress: ``True``/``False`` to force a ``tqdm`` bar on/off; ``None`` (default) shows
         one only when there are at least ``PROGRESS_MIN_BLOCKS`` (16) block pairs and stderr
         is a terminal (never inside an executed notebook).
+      mesh: ``None`` (one device), ``"auto"`` (every device of ``jax.devices()``) or a
+        ``jax.sharding.Mesh``: the Gram is tiled over the devices by row blocks with
+        ``jax.shard_map``. Each device holds ``params``, ``X2`` and ``n1/D`` rows of ``X1``,
+        differentiates its rows once and ``X2`` in ``block_size`` column blocks
+        (``lax.map``): memory per device about :math:`(n_1/D + b) p s + n_1 n_2 s / D`.
+      out: ``None``: a device array. A path, ``"auto"`` (a temp file) or a numpy array: the
+        Gram is written there (a ``.npy`` memmap for a path) one row strip at a time, each
+        strip computed on the device (or the mesh), for Grams larger than the devices' memory
+        together; ``None`` switches to ``"auto"`` (with a warning) when it would not fit.
 
     Returns:
-      ``(n1, n2)`` in the dtype of ``params``.
+      ``(n1, n2)`` in the dtype of ``params``: a ``jax.Array`` (row-sharded when ``mesh`` is
+      given), or the host array when ``out`` is used.
 
     >>> f = lambda p, X: jnp.tanh(X @ p["w"])
     >>> empirical_ntk(f, {"w": jnp.ones(2)}, jnp.eye(2), block_size=1).shape
@@ -149,16 +190,37 @@ def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256
     X1 = X1.astype(dtype)
     X2 = None if X2 is None else X2.astype(dtype)
     try:
-        out = jax.eval_shape(model, params, X1[:1])
+        shape1 = jax.eval_shape(model, params, X1[:1])
     except Exception as e:  # the model rejects these inputs, e.g. a wrong d
         raise ValueError(f"{fn}: model(params, X1[:1]) failed ({type(e).__name__}: {e}); "
                          "check that X1 has the feature dimension the model expects.") from e
-    if getattr(out, "shape", None) != (1,):
+    if getattr(shape1, "shape", None) != (1,):
         raise ValueError(f"{fn}: model(params, X) must return shape (n,), got "
-                         f"{getattr(out, 'shape', type(out).__name__)} for n=1; "
+                         f"{getattr(shape1, 'shape', type(shape1).__name__)} for n=1; "
                          "return one scalar output per row.")
 
-    return _gram.empirical(model, params, X1, X2, int(block_size), progress)
+    n1 = X1.shape[0]
+    n2 = n1 if X2 is None else X2.shape[0]
+    mesh = default_mesh(mesh)
+    if out is None and n1 * n2 * jnp.dtype(dtype).itemsize > 0.8 * device_bytes(mesh):
+        out = "auto"
+    if mesh is None and out is None:
+        return _gram.empirical(model, params, X1, X2, int(block_size), progress)
+    Xc = X1 if X2 is None else X2
+    bc = -(-n2 // -(-n2 // int(block_size)))  # equal column blocks of <= block_size rows
+    Xcp = _pad_to(Xc, -(-n2 // bc) * bc)
+    block = partial(_emp_rows, model, bc, n2)
+
+    def rows(r0, r1):
+        if mesh is None:
+            return _gram.empirical(model, params, X1[r0:r1], Xc, int(block_size), False)
+        return row_sharded(block, params, X1[r0:r1], Xcp, mesh)
+
+    if out is None:
+        return rows(0, n1)
+    D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
+    return host_rows(fn, rows, n1, n2, _strip_rows(n1, n2, D, D * int(block_size)), out,
+                     dtype, progress)
 
 
 # --------------------------------------------------------------------------- structured NTK
@@ -168,7 +230,29 @@ _structured_impl = jax.jit(structured_gram, static_argnames=("activation", "para
                                                             "train"))
 
 
-def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
+@partial(jax.jit, static_argnames=("activation", "parameterization"))
+def _structured_parts(W, v, X, scale, activation, parameterization):
+    """(P, D, S) with K = (S S^T) * (D D^T) + P P^T, every factor already scaled."""
+    m, d = W.shape
+    cm, cd = (1.0 / math.sqrt(m), 1.0 / math.sqrt(d)) if parameterization == "ntk" else (1., 1.)
+    c = scale * cm
+    Z = (X @ W.T) * cd
+    P, D = jax.jvp(activation_fn(activation), (Z,), (jnp.ones_like(Z),))
+    return P * c, D * (v * c), X * cd
+
+
+def _structured_host(W, v, X, scale, activation, parameterization, train):
+    """The symmetric closed form with both n x m x n products on the host's BLAS SYRK."""
+    P, D, S = jax.device_get(_structured_parts(W, v, X, scale, activation, parameterization))
+    K = host_syrk(D)
+    K *= host_syrk(S)
+    if train == "vW":
+        K += host_syrk(P)
+    return jnp.asarray(K)
+
+
+def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
+                   progress: bool | None = None) -> jax.Array:
     r"""Exact NTK Gram of a :class:`~ntklib.shallow.ShallowNet` in closed form.
 
     With :math:`Z_k = c_d X_k W^\top` (``(n_k, m)``), :math:`c_d, c_m` the input and output
@@ -186,14 +270,31 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
     :math:`2nmd + 4n^2m + 2n^2d` flops and :math:`O(nm + n^2)` memory, where
     :math:`J J^\top` would cost :math:`2n^2 m(d+1)` flops and :math:`n m (d+1)` memory.
 
+    **Symmetry.** For ``X2=None`` both :math:`n \times m \times n` products have the form
+    :math:`AA^\top`: in JAX only their upper block triangle is computed and mirrored
+    (:math:`(1 + 1/4)/2` of the GEMM flops), and with ``ntklib._tiles.HOST_BLAS = "always"``
+    (off by default: not faster on the measured CPU) they go to the host's BLAS SYRK (numpy's
+    ``A @ A.T``), which computes one triangle: :math:`2nmd + 2n^2m + n^2 d` flops in all. The choice is
+    ``ntklib._tiles.HOST_BLAS`` (``"auto"``, ``"always"``, ``"never"``), set from
+    ``benchmarks/bench_ntk.py``'s measurements; every path gives the same Gram to round-off.
+
     Args:
       net: the configuration; ``net.train`` decides whether the :math:`v` term is included.
       params: ``{"W": (m, d), "v": (m,)}``.
       X1: ``(n1, d)``.
       X2: ``(n2, d)`` or ``None`` for ``X1``.
+      mesh: ``None`` (one device), ``"auto"`` (every device of ``jax.devices()``) or a
+        ``jax.sharding.Mesh``: the Gram is tiled over the devices by row blocks with
+        ``jax.shard_map`` (each device holds ``params``, ``X2`` and ``n1/D`` rows of ``X1``).
+      out: ``None``: a device array. A path, ``"auto"`` (a temp file) or a numpy array: the
+        Gram is written there (a ``.npy`` memmap for a path) one row strip at a time, for
+        Grams larger than the devices' memory together; ``None`` switches to ``"auto"``
+        (with a warning) when the Gram would not fit.
+      progress: ``tqdm`` bar over the strips written to ``out`` (``None``: on a TTY, >= 16).
 
     Returns:
-      ``(n1, n2)``.
+      ``(n1, n2)``: a ``jax.Array`` (row-sharded when ``mesh`` is given), or the host array
+      when ``out`` is used.
     """
     fn = "structured_ntk"
     check_net(fn, net)
@@ -202,30 +303,62 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None) -> jax.Array:
     if X2 is not None:
         X2 = check_inputs(fn, W, X2, "X2")
     dtype = jnp.result_type(W, v, X1, *(() if X2 is None else (X2,)))
-    return _structured_impl(W.astype(dtype), v.astype(dtype), X1.astype(dtype),
-                            None if X2 is None else X2.astype(dtype),
-                            jnp.asarray(net.output_scale, dtype), net.activation,
-                            net.parameterization, net.train)
+    W, v, X1 = W.astype(dtype), v.astype(dtype), X1.astype(dtype)
+    X2 = None if X2 is None else X2.astype(dtype)
+    scale = jnp.asarray(net.output_scale, dtype)
+    static = (net.activation, net.parameterization, net.train)
+    n1 = X1.shape[0]
+    n2 = n1 if X2 is None else X2.shape[0]
+    mesh = default_mesh(mesh)
+
+    def rows(Xr, Xc):
+        if mesh is None:
+            return _structured_impl(W, v, Xr, Xc, scale, *static)
+        block = lambda p, a, b: structured_gram(p[0], p[1], a, b, p[2], *static)
+        return row_sharded(block, (W, v, scale), Xr, Xc, mesh)
+
+    if out is None and is_concrete(W, v, X1, X2) and \
+            n1 * n2 * jnp.dtype(dtype).itemsize > 0.8 * device_bytes(mesh):
+        out = "auto"
+    if out is not None:
+        Xc = X1 if X2 is None else X2
+        D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
+        return host_rows(fn, lambda r0, r1: rows(X1[r0:r1], Xc), n1, n2,
+                         _strip_rows(n1, n2, D, n1), out, dtype, progress)
+    if mesh is not None:
+        return rows(X1, X1 if X2 is None else X2)
+    if X2 is None and use_host(n1, W, v, X1):
+        return _structured_host(W, v, X1, scale, *static)
+    return _structured_impl(W, v, X1, X2, scale, *static)
 
 
 def gram(model, params, X1, X2=None, **kw) -> jax.Array:
-    """NTK Gram of ``model``: :func:`structured_ntk` for a ``ShallowNet``, else :func:`empirical_ntk`.
+    """NTK Gram of ``model``, by the fastest exact method for it.
+
+    * a :class:`~ntklib.shallow.ShallowNet`: :func:`structured_ntk` (closed form);
+    * an :class:`~ntklib.mlp.MLP` or its ``apply``: :func:`ntklib.mlp.mlp_ntk` (per-layer
+      factorization, no per-example gradients);
+    * any other ``model(params, X) -> (n,)``: :func:`empirical_ntk` (blocked Jacobians).
 
     Args:
-      model: a :class:`~ntklib.shallow.ShallowNet`, or any ``model(params, X) -> (n,)``.
+      model: as above.
       params, X1, X2: as in :func:`empirical_ntk`.
-      **kw: ``block_size`` / ``progress`` for :func:`empirical_ntk`; for a ``ShallowNet``
-        they are accepted and ignored (the closed form needs no blocks).
+      **kw: ``block_size`` / ``progress`` / ``mesh`` / ``out`` as in :func:`empirical_ntk`;
+        the structured paths accept ``block_size`` and ignore it (they need no blocks).
 
     Returns:
       ``(n1, n2)``.
     """
-    if isinstance(model, ShallowNet):
-        unknown = set(kw) - {"block_size", "progress"}
-        if unknown:
-            raise ValueError(f"gram: unexpected keyword(s) {sorted(unknown)}; only block_size "
-                             "and progress are accepted.")
-        return structured_ntk(model, params, X1, X2)
+    unknown = set(kw) - {"block_size", "progress", "mesh", "out"}
+    if unknown:
+        raise ValueError(f"gram: unexpected keyword(s) {sorted(unknown)}; only block_size, "
+                         "progress, mesh and out are accepted.")
+    net = as_mlp(model)
+    if isinstance(model, ShallowNet) or net is not None:
+        kw.pop("block_size", None)
+        if isinstance(model, ShallowNet):
+            return structured_ntk(model, params, X1, X2, **kw)
+        return mlp_ntk(net, params, X1, X2, **kw)
     return empirical_ntk(model, params, X1, X2, **kw)
 
 

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Floor and peer sections of ``bench_ntk.py`` (``--floor``, ``--peer``); see its docstring."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER_VENV = ROOT / "benchmarks" / ".peer_venv"
+PEER_PINS = ["neural-tangents==0.6.5", "jax==0.4.25", "jaxlib==0.4.25", "numpy==1.26.4",
+             "tensorflow==2.15.1", "tf2jax==0.3.6"]
+
+# Runs inside the peer venv (jax 0.4.25): the same MLP formula as ntklib.mlp (ntk
+# parameterization), params and X from an .npz, Grams and best-of-N times back.
+PEER_SRC = r'''
+import sys, json, time, numpy as np, jax, jax.numpy as jnp
+import neural_tangents as nt
+d = np.load(sys.argv[1]); cfg = json.loads(sys.argv[2])
+L = cfg["layers"]; act = {"relu": jax.nn.relu, "tanh": jnp.tanh}[cfg["activation"]]
+params = [{"W": jnp.asarray(d[f"W{l}"])} | ({"b": jnp.asarray(d[f"b{l}"])} if f"b{l}" in d else {})
+          for l in range(L)]
+X = jnp.asarray(d["X"])
+def f(params, X):
+    h = X
+    for l, p in enumerate(params):
+        z = (h @ p["W"].T) / np.sqrt(p["W"].shape[1])
+        if "b" in p: z = z + p["b"]
+        h = act(z) if l < L - 1 else z
+    return h
+out = {}
+for name in cfg["impls"]:
+    impl = getattr(nt.NtkImplementation, name)
+    fn = jax.jit(nt.empirical_ntk_fn(f, trace_axes=(), vmap_axes=0, implementation=impl))
+    K = fn(X, None, params).block_until_ready()
+    ts = []
+    for _ in range(cfg["repeats"]):
+        t = time.perf_counter(); fn(X, None, params).block_until_ready(); ts.append(time.perf_counter() - t)
+    out[name] = min(ts)
+    np.save(sys.argv[3] + f".{name}.npy", np.asarray(K).reshape(X.shape[0], X.shape[0]))
+print(json.dumps(out))
+'''
+
+
+def ensure_peer() -> Path:
+    py = PEER_VENV / "bin" / "python"
+    if py.exists():
+        return py
+    print(f"creating {PEER_VENV} (neural-tangents 0.6.5 pinned; about 2 GB, minutes)",
+          file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *PEER_PINS], check=True)
+    return py
+
+
+def _best(fn, repeats):
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def floor_table(n, d, m, repeats):
+    """structured_ntk against the SYRK floor (2nmd + 2n^2m) / rate, float32 and float64."""
+    import numpy as np
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    sys.path.insert(0, str(ROOT))
+    from ntklib import _tiles
+    from ntklib.ntk import structured_ntk
+    from ntklib.shallow import ShallowNet
+
+    net = ShallowNet(m, "relu", "ntk", "vW")
+    rows = []
+    for dt in (jnp.float32, jnp.float64):
+        params = net.init(d, key=jax.random.PRNGKey(0), dtype=dt)
+        X = jax.random.normal(jax.random.PRNGKey(1), (n, d), dt)
+        P = np.random.default_rng(0).standard_normal((n, m)).astype(dt)
+        res = {k: [] for k in ("syrk", "never", "always")}
+        Ks = {}
+        for mode in ("never", "always"):
+            _tiles.HOST_BLAS = mode
+            Ks[mode] = np.asarray(structured_ntk(net, params, X))  # compile
+        for _ in range(repeats):  # interleaved: the machine is shared
+            res["syrk"].append(_best(lambda: P @ P.T, 1))
+            for mode in ("never", "always"):
+                _tiles.HOST_BLAS = mode
+                res[mode].append(_best(lambda: structured_ntk(net, params, X).block_until_ready(), 1))
+        _tiles.HOST_BLAS = "auto"
+        t = {k: min(v) for k, v in res.items()}
+        rate = n * n * m / t["syrk"]
+        floor = (2.0 * n * m * d + 2.0 * n * n * m) / rate
+        agree = float(np.abs(Ks["never"] - Ks["always"]).max() / np.abs(Ks["never"]).max())
+        rows.append((np.dtype(dt).name, rate, floor, t["never"], t["always"], agree))
+    print(f"\nThe Gram against its floor (n={n}, d={d}, m={m}; best of {repeats}, interleaved; "
+          "SYRK rate = n^2 m / time of numpy P @ P.T, measured in this run)\n")
+    print("| dtype | SYRK rate GF/s | floor s | JAX path s | ratio | host SYRK path s | ratio | "
+          "paths agree (rel) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rate, floor, tj, th, agree in rows:
+        print(f"| {name} | {rate / 1e9:.0f} | {floor:.3f} | {tj:.3f} | {tj / floor:.2f} | "
+              f"{th:.3f} | {th / floor:.2f} | {agree:.1e} |")
+
+
+def peer_table(sizes, mlp_size, repeats, rounds):
+    """ntklib against neural-tangents 0.6.5 on the same nets, interleaved, float32."""
+    import numpy as np
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(ROOT))
+    from ntklib.mlp import MLP, mlp_ntk
+    from ntklib.ntk import structured_ntk
+    from ntklib.shallow import ShallowNet
+
+    py = ensure_peer()
+    cases = [("1-hidden", n, d, (m,)) for n, d, m in sizes]
+    cases.append(("MLP", *mlp_size))
+    impls = ["STRUCTURED_DERIVATIVES", "JACOBIAN_CONTRACTION"]
+    print(f"\nntklib (jax {jax.__version__}) against neural-tangents 0.6.5 (jax 0.4.25, own venv), "
+          f"float32, relu, ntk parameterization; best of {repeats} per round, {rounds} rounds "
+          "interleaved, best round\n")
+    print("| net | n | d | widths | p | ntklib s | nt STRUCTURED s | nt JACOBIAN s | "
+          "nt best / ntklib | max rel diff of Grams |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ntk_peer_"))
+    for name, n, d, widths in cases:
+        X = jax.random.normal(jax.random.PRNGKey(1), (n, d), jnp.float32)
+        if name == "1-hidden":
+            net = ShallowNet(widths[0], "relu", "ntk", "vW")
+            p = net.init(d, key=jax.random.PRNGKey(0), dtype=jnp.float32)
+            layers = [{"W": p["W"]}, {"W": p["v"][None, :]}]
+            run = lambda: structured_ntk(net, p, X)
+            npar = net.num_params(d)
+        else:
+            net = MLP(widths, "relu", "ntk", bias=True)
+            layers = net.init(d, key=jax.random.PRNGKey(0), dtype=jnp.float32)
+            run = lambda: mlp_ntk(net, layers, X)
+            npar = net.num_params(d)
+        arrs = {"X": np.asarray(X)}
+        for l, lay in enumerate(layers):
+            for k, v in lay.items():
+                arrs[f"{k[0]}{l}"] = np.asarray(v)
+        np.savez(tmp / "in.npz", **arrs)
+        cfg = json.dumps({"layers": len(layers), "activation": "relu", "impls": impls,
+                          "repeats": repeats})
+        K = np.asarray(run().block_until_ready())
+        ours, theirs = [], {k: [] for k in impls}
+        env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+        env.pop("PYTHONPATH", None)
+        for _ in range(rounds):
+            ours.append(_best(lambda: run().block_until_ready(), repeats))
+            proc = subprocess.run([str(py), "-c", PEER_SRC, str(tmp / "in.npz"), cfg,
+                                   str(tmp / "K")], capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr[-2000:])
+            for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+                theirs[k].append(v)
+        diff = max(float(np.abs(np.load(tmp / f"K.{k}.npy") - K).max() / np.abs(K).max())
+                   for k in impls)
+        t0 = min(ours)
+        ts, tj = min(theirs[impls[0]]), min(theirs[impls[1]])
+        print(f"| {name} | {n} | {d} | {widths} | {npar:.3g} | {t0:.3f} | {ts:.3f} | {tj:.3f} | "
+              f"{min(ts, tj) / t0:.1f}x | {diff:.1e} |", flush=True)
