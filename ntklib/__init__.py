@@ -35,6 +35,7 @@ from . import (
     explore,
     generalization,
     ggn,
+    ggn_theory,
     glm,
     li20_paper,
     linear,
@@ -47,6 +48,7 @@ from . import (
     plotting,
     rates,
     shallow,
+    tuning,
     zhang17,
 )
 from ._checks import DIVERGENCE_FACTOR, DivergenceWarning, PrecisionWarning
@@ -71,6 +73,7 @@ __all__ = [
     "explore",
     "generalization",
     "ggn",
+    "ggn_theory",
     "glm",
     "li20_paper",
     "linear",
@@ -84,6 +87,7 @@ __all__ = [
     "profile",
     "rates",
     "shallow",
+    "tuning",
     "use_style",
     "verdict",
     "zhang17",

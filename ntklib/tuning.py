@@ -187,7 +187,7 @@ def optax_trainer(model, params0, X_fit, y_fit, X_val, y_val, *, optimizer: str,
     far (one compiled program for the whole grid, the validation loss recorded as its test
     loss) and caches the runs; a call with ``steps`` (the early-stopping rerun) runs
     :func:`ntklib.baselines.train_optax` with the same key, which retraces the run's first
-    ``steps`` steps. Call :meth:`prefetch` with the grid first to sweep it in one compile.
+    ``steps`` steps. Call its ``prefetch`` attribute with the grid first to sweep it in one compile.
 
     Args:
       model, params0: the model and its initialization.

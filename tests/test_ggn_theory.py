@@ -22,7 +22,13 @@ from ntklib.ggn_theory import (measure_step_costs, quadratic_constant, quadratic
                                step_functions)
 from ntklib.shallow import ShallowNet, apply
 
-jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(autouse=True)
+def _float64(x64):
+    """Every test here runs in float64 (tolerances near 1e-12); the mode is restored after each,
+    so the other test modules of the same worker keep their own precision."""
+    yield
 
 
 def _instance(n=8, d=3, m=40):

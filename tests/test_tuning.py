@@ -22,7 +22,13 @@ from ntklib.shallow import ShallowNet
 from ntklib.tuning import (grid, mse, optax_trainer, paired_difference, tune_on_validation,
                            validation_split)
 
-jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(autouse=True)
+def _float64(x64):
+    """Every test here runs in float64 (tolerances near 1e-12); the mode is restored after each,
+    so the other test modules of the same worker keep their own precision."""
+    yield
 
 
 def _linear(w, X):
