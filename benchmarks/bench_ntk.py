@@ -71,13 +71,10 @@ def _rss_bytes() -> int:
 
 
 def _mem_available() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return float("inf")
+    from ntklib._tiles import host_memory_available  # the library's reading of /proc/meminfo
+
+    return host_memory_available()
+
 
 
 def _vm(field: str) -> float:

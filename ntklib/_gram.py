@@ -9,16 +9,15 @@ which the GGN steps also call once per step (validated once, outside their loop)
 
 from __future__ import annotations
 
-import sys
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 
+from ._tiles import PROGRESS_MIN_BLOCKS, show_progress
+
 __all__ = ["PROGRESS_MIN_BLOCKS", "CHUNK_FLOATS", "empirical"]
 
-#: ``progress=None`` shows a bar when there are at least this many block pairs (on a TTY).
-PROGRESS_MIN_BLOCKS = 16
 
 
 def _per_example_grads(model, params, Xb):
@@ -98,15 +97,6 @@ def _padded(X, b, blocks):
     return jnp.concatenate([X, jnp.broadcast_to(X[-1:], (extra, X.shape[1]))], axis=0)
 
 
-def _show_progress(progress, n_pairs: int) -> bool:
-    if progress is None:
-        try:
-            tty = sys.stderr.isatty()
-        except (AttributeError, ValueError):
-            tty = False
-        return n_pairs >= PROGRESS_MIN_BLOCKS and tty
-    return bool(progress)
-
 
 def empirical(model, params, X1, X2, block_size: int, progress=None):
     """The ``(n1, n2)`` Gram of validated inputs in one dtype (``X2=None``: symmetric).
@@ -132,7 +122,7 @@ def empirical(model, params, X1, X2, block_size: int, progress=None):
     n2 = n1 if X2 is None else X2.shape[0]
 
     K = jnp.zeros((n1, n2), dtype)
-    show = _show_progress(progress, len(pairs))
+    show = show_progress(progress, len(pairs))
     bar = None
     if show:
         from tqdm.auto import tqdm

@@ -167,11 +167,11 @@ def device_bytes(mesh) -> float:
         if "bytes_limit" in stats:
             total += float(stats["bytes_limit"])
         else:
-            return _host_available()
+            return host_memory_available()
     return total
 
 
-def _host_available() -> float:
+def host_memory_available() -> float:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
