@@ -454,7 +454,12 @@ def _run_copies(label: str, notebooks: list[str], *, profile: str, seed: int = 0
                     probe = json.loads(line[len("COURSE_PROBE "):])
         verdicts = _verdict_lines(data)
         failed = [v.split()[0] for v in verdicts if " FAIL" in v or "SMOKE-FAIL" in v]
-        error = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[-1][:160]
+        error = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[-1]
+        import re
+        raised = re.search(r"\b([AB]\d[\w.\-]*) FAIL: .*", re.sub(r"\x1b\[[0-9;]*m", "", proc.stderr))
+        if raised:  # a claim that raised stops the notebook: its line is in stderr, not the outputs
+            failed.append(raised.group(1))
+            error = raised.group(0)
         return {"notebook": copy.name, "rc": proc.returncode, "seconds": seconds,
                 "peak_rss_gib": rss / 2**20, "probe": probe, "verdicts": len(verdicts),
                 "failed": failed, "error": error}
