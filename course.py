@@ -459,6 +459,7 @@ def _run_copies(label: str, notebooks: list[str], *, profile: str, seed: int = 0
         raised = re.search(r"\b([AB]\d[\w.\-]*) FAIL: .*", re.sub(r"\x1b\[[0-9;]*m", "", proc.stderr))
         if raised:  # a claim that raised stops the notebook: its line is in stderr, not the outputs
             failed.append(raised.group(1))
+            verdicts.append(raised.group(0))
             error = raised.group(0)
         return {"notebook": copy.name, "rc": proc.returncode, "seconds": seconds,
                 "peak_rss_gib": rss / 2**20, "probe": probe, "verdicts": len(verdicts),
