@@ -531,14 +531,17 @@ _ROWS = [
      "theta0‖; paper (Fig. 1): the end point has \"approximately the same distance to the initialization "
      "parameter as the closest global optima\"", _TALK),
     ("A6.4", "where the hypotheses hold, GD takes a nearly straight route", _OS19,
-     "main GD theorem (route), Fig. 1", "a near-direct route; no path-length number stated in this form",
+     "main GD theorem (route), Fig. 1", "\"the iterates take a near direct route from the initial point "
+     "to this global optima\" (abstract); no path-length number retrieved",
      _TALK),
     ("A6.5", "on the tanh network the hypotheses fail by a large factor, the conclusions hold anyway",
      _OS19, "main GD theorem (sufficient, not necessary)", "not stated (the theorem is silent when its "
      "hypotheses fail)", "a hypothesis fails: the conclusions are observed, not guaranteed"),
     ("A6.6", "the discrete-time potential argument closes at eta = 4/(5 beta^2); the potential decreases "
      "along the real trajectories", _OS19, "proof of the main GD theorem (potential argument)",
-     "not restated as a number (the course's discrete-time version of the proof)", _TALK),
+     "no number: \"a new potential function which captures the precise tradeoff between the loss "
+     "function and the distance to the initial point\" (abstract); its formula was not retrieved, the "
+     "course's potential is its own", _TALK),
     ("A6.7", "distance against misfit stays in the feasible region of the potential argument", _OS19,
      "Fig. 1 (left); upper bound eq. (2.9), lower bound Theorem 2.3", "no number: the iterates "
      "\"must lie in the green region\" between the upper bound (eq. (2.9)) and the lower bound "
@@ -591,7 +594,9 @@ _ROWS = [
      "hypotheses and bound terms as the papers state them", "the papers' constants are not all computable"),
     ("A11", "on a GLM with a strongly monotone link GD converges linearly to the closest minimizer",
      _OS19, "GLM application (course theorem after it)",
-     "linear rate and convergence near the closest global minimizer", ""),
+     "linear rate and convergence near the closest global minimizer (the paper's GLM statement was not "
+     "retrieved; its abstract names applications \"spanning low-rank matrix recovery to neural network "
+     "training\")", ""),
     ("A12", "from a small initialization GD on a factorization recovers a low-rank matrix", _LMZ,
      "Theorem 1.1", "m = O~(d r^2) Gaussian measurements (RIP); error polynomially small in the "
      "initialization scale", "small d and r; the theorem's constants are not computed"),
@@ -623,7 +628,10 @@ _ROWS = [
      "the theorem text was not retrieved); abstract: \"excellent empirical agreement\" of network and "
      "linearization \"even for finite practically-sized networks\"", ""),
     ("B1.4", "a trained wide network predicts like kernel regression with K_inf", _JACOT,
-     "training theorem (kernel gradient descent)", "the limit of training is kernel regression with K_inf",
+     "training theorem (kernel gradient descent); Conclusion", "\"in this limit, ANN gradient descent is "
+     "shown to be equivalent to a kernel gradient descent with respect to\" the limiting NTK "
+     "(Conclusion); Fig. 2: even for n = 50 \"the NTK gives a good indication of the distribution\" of "
+     "the trained function",
      "finite width: the gap shrinks with m but is not zero"),
     ("B1.5", "a large output scale makes training lazy, a small one rich", _CHIZAT, "finite-horizon lazy-training theorem",
      "sup_t ‖w_alpha(t) - w0‖ = O(1/alpha), the model's distance to the linearized model "
@@ -641,14 +649,17 @@ _ROWS = [
      "R, m0 and the step size were not retrieved", "the theorem's width is exponential in d "
      "(quadratic ReLU); we use ReLU at small widths with a projection radius that does not bind"),
     ("B3a", "adversarial training drives the robust training loss near zero for wide networks", _GAO,
-     "convergence theorem", "surrogate loss within eps of the best robust loss in the ball", ""),
+     "convergence theorem (abstract)", "\"the surrogate loss with respect to the attack algorithm is "
+     "within eps of the optimal robust loss\" (abstract); the theorem's constants were not retrieved", ""),
     ("B3b", "adversarial training stays in a ball whose radius does not grow with the width", _GAO,
-     "convergence theorem (projection onto B(R))", "iterates in the ball of radius R/sqrt(m) per neuron",
+     "convergence theorem (projection onto B(R))", "iterates in the ball of radius R/sqrt(m) per neuron "
+     "(course's reading; the theorem text was not retrieved)",
      "plain GD: the projection radius never binds"),
     ("B3c", "robust fitting needs a larger width than clean fitting", _GAO, "capacity lower bound",
      "\"robust interpolation requires more model capacity\" (abstract; the bound itself not retrieved)", ""),
     ("B3d", "the surrogate loss at the training attack is a lower estimate of the robust loss", _GAO,
-     "convergence theorem (surrogate vs robust loss)", "L_A <= L_* for every attack A", ""),
+     "convergence theorem (surrogate vs robust loss)", "L_A <= L_* for every attack A (by definition of "
+     "the robust loss; the paper's statement was not retrieved)", ""),
     ("B4", "GGN converges quadratically from the NTK Gram", _CAI, "quadratic convergence theorem",
      "\"for sufficiently wide neural networks, the convergence rate of GGN is quadratic\" (abstract); "
      "width condition and constant not retrieved",
@@ -681,12 +692,14 @@ _ROWS = [
      "performance than SGD\" (abstract); the experiments' numbers were not retrieved", "small tabular data (diabetes, Friedman 1), small MLPs; tuned "
      "on training loss"),
     ("B6a", "on diabetes GGN fits the training data faster, and generalizes no better", _CAI, "experiments",
-     "GGN better in training speed and test performance", "diabetes (n = 442): GGN overfits"),
+     "GGN \"converges much faster and achieves better performance than SGD\" (abstract)",
+     "diabetes (n = 442): GGN overfits"),
     ("B6b", "on Friedman's problem mini-batch GGN fits in far fewer epochs, generalizes about as well",
-     _CAI, "experiments", "GGN better in training speed and test performance", "generated data, small MLP"),
+     _CAI, "experiments", "GGN \"converges much faster and achieves better performance than SGD\" "
+     "(abstract)", "generated data, small MLP"),
     ("B6c", "every method (SGD, Adam, GGN damping and batch) tuned on a validation split: test error at the "
-     "chosen setting", _CAI, "experiments (AFAD-LITE, RSNA bone age)", "GGN better in training speed and "
-     "test performance", "small tabular data and MLPs, not the paper's conv nets; GGN wins on Friedman, "
+     "chosen setting", _CAI, "experiments (AFAD-LITE, RSNA bone age)", "GGN \"converges much faster and "
+     "achieves better performance than SGD\" (abstract); the experiments' numbers were not retrieved", "small tabular data and MLPs, not the paper's conv nets; GGN wins on Friedman, "
      "loses on diabetes")
 ]
 
