@@ -4,6 +4,7 @@ The companion library of the course. One module per idea:
 
 * :mod:`ntklib.linear`: over-parameterized linear least squares (chapter 1).
 * :mod:`ntklib.nonlinear`: GD, SGD and Gauss-Newton on a model f(theta) (chapter 2).
+* :mod:`ntklib.losses`: GD with a pseudo-Huber or a logistic loss, its Polyak-Lojasiewicz rate (chapter 2).
 * :mod:`ntklib.os18`: the Oymak-Soltanolkotabi theorem's constants, bounds and instances, its closed discrete-time argument, potential and Fig. 1 (chapter 2).
 * :mod:`ntklib.os19_paper`: chapter 3 beside the paper ((n, k) fitting grid, smooth-activation covariance, width condition).
 * :mod:`ntklib.shallow`: the one-hidden-layer network, its init and training (chapters 3-4).
@@ -39,6 +40,7 @@ from . import (
     glm,
     li20_paper,
     linear,
+    losses,
     lowrank,
     mlp,
     nonlinear,
@@ -77,6 +79,7 @@ __all__ = [
     "glm",
     "li20_paper",
     "linear",
+    "losses",
     "lowrank",
     "mlp",
     "nonlinear",

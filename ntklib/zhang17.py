@@ -19,12 +19,15 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_positive
+from jax.scipy.linalg import solve_triangular
+
+from ._checks import as_key, as_matrix, as_vector, check_positive
 from .data import corrupt_labels
 from .ntk import gram
 from .shallow import ShallowNet, train_gd
 
-__all__ = ["ZHANG_TABLE1", "steps_to_fit", "CorruptionSweep", "corruption_sweep", "Trend", "trend"]
+__all__ = ["ZHANG_TABLE1", "steps_to_fit", "CorruptionSweep", "corruption_sweep", "Trend", "trend",
+           "ReluInterpolant", "relu_interpolant", "interpolant_apply"]
 
 ZHANG_TABLE1 = {
     # Zhang et al. (2017), Table 1, CIFAR-10, the Inception network (1,649,402 parameters):
@@ -170,3 +173,95 @@ def trend(sweep: CorruptionSweep) -> Trend:
     mean = S.mean(axis=0)
     return Trend(mean, S.std(axis=0, ddof=1) if seeds > 1 else np.zeros(F), float(coef[1]), se,
                  bool(coef[1] - 2 * se > 0), bool(np.all(np.diff(mean) > 0)))
+
+
+class ReluInterpolant(NamedTuple):
+    r"""The network :math:`c(x) = \sum_{j=1}^n w_j\,\mathrm{relu}(\langle a, x\rangle - b_j)` of
+    Zhang et al.'s Theorem 1: :math:`d + 2n` weights.
+
+    Attributes:
+      a: ``(d,)`` the shared direction of the first layer.
+      b: ``(n,)`` the thresholds, increasing.
+      w: ``(n,)`` the output weights.
+    """
+
+    a: jax.Array
+    b: jax.Array
+    w: jax.Array
+
+
+def relu_interpolant(X, y, *, key) -> ReluInterpolant:
+    r"""Zhang et al.'s (2017) construction of a two-layer ReLU network with :math:`2n + d` weights
+    that takes the values ``y`` on the ``n`` rows of ``X``, whatever they are.
+
+    Draw :math:`a\sim\mathcal N(0, I_d)`, so that the projections :math:`z_i = \langle a, x_i\rangle`
+    of distinct inputs are distinct (with probability 1). Sort them,
+    :math:`z_{(1)} < \dots < z_{(n)}`, and interleave thresholds
+    :math:`b_1 < z_{(1)} < b_2 < z_{(2)} < \dots < b_n < z_{(n)}` (here :math:`b_j` is the midpoint of
+    :math:`z_{(j-1)}, z_{(j)}` and :math:`b_1 = z_{(1)} - (z_{(2)} - z_{(1)})/2`). Then
+
+    .. math::
+
+       A_{ij} = \mathrm{relu}(z_{(i)} - b_j) = \begin{cases} z_{(i)} - b_j & j \le i \\ 0 & j > i\end{cases}
+
+    is lower triangular with positive diagonal :math:`z_{(i)} - b_i` (their Lemma 1), and
+    :math:`w = A^{-1} y_{\rm sorted}` gives :math:`c(x_i) = y_i` for every :math:`i`.
+
+    Args:
+      X: ``(n, d)`` inputs, pairwise distinct rows, ``n >= 2``.
+      y: ``(n,)`` any real labels.
+      key: ``jax.random`` key for the direction ``a``.
+
+    Returns:
+      :class:`ReluInterpolant`; evaluate it with :func:`interpolant_apply`.
+
+    >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); y = jnp.array([3.0, -1.0, 2.0])
+    >>> net = relu_interpolant(X, y, key=jax.random.key(0))
+    >>> bool(jnp.allclose(interpolant_apply(net, X), y, atol=1e-4)), net.a.size + net.b.size + net.w.size
+    (True, 8)
+
+    References:
+      Zhang, Bengio, Hardt, Recht and Vinyals (2017), Understanding deep learning requires
+      rethinking generalization, ICLR, Theorem 1 and its Lemma 1.
+    """
+    fn = "relu_interpolant"
+    key = as_key(fn, key)
+    X = as_matrix(fn, "X", X)
+    y = as_vector(fn, "y", y, X.shape[0], size_name="one label per row of X")
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError(f"{fn}: X must have at least 2 rows, got {n}; one point is fitted by a constant.")
+    dtype = jnp.result_type(X, y)
+    X, y = X.astype(dtype), y.astype(dtype)
+    a = jax.random.normal(key, (X.shape[1],), dtype)
+    z = X @ a
+    order = jnp.argsort(z)
+    zs, ys = z[order], y[order]
+    gaps = jnp.diff(zs)
+    scale = float(jnp.max(jnp.abs(zs)))
+    gmin = float(jnp.min(gaps))
+    if not gmin > 100 * float(jnp.finfo(dtype).eps) * max(scale, 1.0):
+        raise ValueError(f"{fn}: two inputs project to the same point along the random direction "
+                         f"(smallest gap {gmin:.3g}); X has duplicate rows (or nearly so): remove "
+                         "them, or draw another key.")
+    b = jnp.concatenate([zs[:1] - gaps[:1] / 2, (zs[:-1] + zs[1:]) / 2])
+    A = jax.nn.relu(zs[:, None] - b[None, :])
+    w = solve_triangular(A, ys, lower=True)
+    return ReluInterpolant(a, b, w)
+
+
+def interpolant_apply(net: ReluInterpolant, X) -> jax.Array:
+    r"""Evaluate :math:`c(x) = \sum_j w_j\,\mathrm{relu}(\langle a, x\rangle - b_j)` on the rows of ``X``.
+
+    Args:
+      net: a :class:`ReluInterpolant`.
+      X: ``(m, d)`` inputs.
+
+    Returns:
+      ``(m,)`` outputs.
+    """
+    X = as_matrix("interpolant_apply", "X", X)
+    if X.shape[1] != net.a.shape[0]:
+        raise ValueError(f"interpolant_apply: X has {X.shape[1]} columns but the network was built "
+                         f"for d={net.a.shape[0]} inputs; pass inputs of the same dimension.")
+    return jax.nn.relu((X @ net.a)[:, None] - net.b[None, :]) @ net.w
