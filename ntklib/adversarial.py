@@ -45,7 +45,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_key, check_divergence, check_int, check_finite, check_nonnegative, check_positive
+from ._checks import (as_key, check_divergence, check_int, check_finite, check_lr, check_memory,
+                      check_nonnegative, check_positive)
 
 __all__ = [
     "NORMS",
@@ -149,6 +150,9 @@ def _check_batch(fn, name, x):
     if x.ndim < 2:
         raise ValueError(f"{fn}: {name} must have a batch axis and at least one feature axis, "
                          f"shape (n, ...), got shape {tuple(x.shape)}; use x[None] for one input.")
+    if x.shape[0] == 0:
+        raise ValueError(f"{fn}: {name} is empty (shape {tuple(x.shape)}); it needs at least one "
+                         "example.")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     check_finite(fn, name, x)
@@ -539,10 +543,27 @@ def per_example_loss(outputs, y, *, loss: str = "squared") -> jax.Array:
     Returns:
       ``(n,)``.
     """
+    fn = "per_example_loss"
+    if loss not in LOSSES:
+        raise ValueError(f"{fn}: unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
+    outputs, y = jnp.asarray(outputs), jnp.asarray(y)  # shapes and dtypes: static, traceable
+    if outputs.ndim < 1 or y.shape != (outputs.shape[0],):
+        raise ValueError(f"{fn}: y must have shape (n,) with n={outputs.shape[0] if outputs.ndim else '?'} "
+                         f"(one target per row of outputs), got outputs {tuple(outputs.shape)} "
+                         f"and y {tuple(y.shape)}.")
     if loss == "cross_entropy":
+        if outputs.ndim != 2 or outputs.shape[1] < 2:
+            raise ValueError(f"{fn}: cross_entropy needs logits of shape (n, k >= 2), got "
+                             f"{tuple(outputs.shape)}.")
+        if not jnp.issubdtype(y.dtype, jnp.integer):
+            raise ValueError(f"{fn}: cross_entropy needs integer class labels y, got dtype "
+                             f"{y.dtype}; use y.astype(int).")
         z = outputs
         zy = jnp.take_along_axis(z, jnp.asarray(y, jnp.int32)[:, None], axis=1)[:, 0]
         return jax.nn.logsumexp(z, axis=1) - zy
+    if outputs.size != outputs.shape[0]:
+        raise ValueError(f"{fn}: the {loss} loss needs one output per example, shape (n,) or "
+                         f"(n, 1), got {tuple(outputs.shape)}.")
     f = outputs.reshape(outputs.shape[0])
     if loss == "squared":
         return 0.5 * (f - y) ** 2
@@ -722,7 +743,14 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
                                              random_start=random_start, key=key)
     check_positive(fn, "lr", lr)
     check_int(fn, "steps", steps, 1)
+    check_memory(fn, 3.0 * (steps + 1) * jnp.dtype(jnp.result_type(float)).itemsize,
+                 f"the record of steps={steps} (surrogate and clean losses, distances)",
+                 "use fewer steps")
+    if steps >= 2**31:
+        raise ValueError(f"{fn}: steps={steps} exceeds the 2**31 - 1 steps a compiled loop "
+                         "counts; use fewer steps.")
     X, y = _check_model(fn, model, params0, X, y, loss)
+    check_lr(fn, lr, X.dtype)
     lo, hi = _check_domain(fn, X, domain)
     frozen = tuple(frozen)
     if frozen and (not isinstance(params0, dict) or not set(frozen) <= set(params0)):

@@ -108,7 +108,12 @@ def bound_terms(K0, y, k: int) -> BoundTerms:
       y: ``(n,)`` labels.
       k: cutoff, ``1 <= k <= n``.
     """
-    s = information_split(K0, y, k)
+    try:  # the split's checks (K0 a symmetric PSD Gram, y, 1 <= k <= n), under this name
+        s = information_split(K0, y, k)
+    except ValueError as err:
+        msg = str(err)
+        raise ValueError("bound_terms:" + msg[len("information_split:"):]
+                         if msg.startswith("information_split:") else msg) from None
     n = int(np.asarray(y).shape[0])
     bias = s.nuisance / np.sqrt(n)
     comp = s.info / (s.alpha * np.sqrt(n))
