@@ -778,7 +778,7 @@ def test_lowrank_rank_ignores_float32_rounding(precision):
     out = lowrank.closest_factor(v @ v.T, np.ones((5, 1)))
     assert out.rank == 1
     np.testing.assert_allclose(np.asarray(out.U) @ np.asarray(out.U).T, v @ v.T, rtol=1e-5,
-                               atol=1e-5 * float(v.T @ v))
+                               atol=1e-5 * float((v.T @ v).item()))
 
 
 def _tiny_lr_cases():
