@@ -603,7 +603,7 @@ _ROWS = [
     ("B3", "adversarial training converges for wide networks to a robust fit near the initialization",
      _GAO, "convergence and existence theorems", "min_t L_A(W_t) <= min_{W in B(R)} L_*(W) + eps once "
      "m >= m0(R, eps); a robust network exists in the ball", "the theorem's width is exponential in d "
-     "(quadratic ReLU); we use ReLU at small widths with a projection radius that does not bind"),
+     "(quadratic ReLU); we use ReLU at small widths; the projection binds only in B3e"),
     ("B3a", "adversarial training drives the robust training loss near zero for wide networks", _GAO,
      "convergence theorem", "surrogate loss within eps of the best robust loss in the ball", ""),
     ("B3b", "adversarial training stays in a ball whose radius does not grow with the width", _GAO,
@@ -613,6 +613,20 @@ _ROWS = [
      "robust interpolation needs more capacity (a lower bound on the width)", ""),
     ("B3d", "the surrogate loss at the training attack is a lower estimate of the robust loss", _GAO,
      "convergence theorem (surrogate vs robust loss)", "L_A <= L_* for every attack A", ""),
+    ("B3e", "the theorem's algorithm (step R/(G sqrt T), projection that binds) keeps the iterates "
+     "in the ball where plain GD leaves it", _GAO, "projected adversarial training (their algorithm) "
+     "and convergence theorem", "projection onto ||W - W0||_F <= R/sqrt(m); the paper's step size and "
+     "width constants: NOT FOUND in the text retrieved for the course",
+     "step R/(G sqrt T) of Zinkevich (2003), the one the proof sketch uses; NTK parameterization, "
+     "where the ball reads ||W - W0||_F <= R"),
+    ("B3f", "the gradient stays below its closed-form bound and the regret below the online-gradient-"
+     "descent bound along the run", f"{_GAO}; Zinkevich (2003), ICML", "online-learning step of the "
+     "convergence proof", "regret <= ||W0 - W*||^2/(2 eta) + eta/2 sum_t ||g_t||^2 for convex losses "
+     "(Zinkevich); Gao et al.'s gradient constant: NOT FOUND",
+     "our losses are only nearly convex; G is our closed form for a one-hidden-layer ReLU net"),
+    ("B3g", "a stronger evaluation attack finds more loss than the training attack; B3a holds under it",
+     _GAO, "surrogate vs robust loss (L_A <= L_*)", "L_A <= L_* for every attack A; no evaluation-"
+     "attack number used here", "PGD with restarts is still a lower bound on L_*"),
     ("B4", "GGN converges quadratically from the NTK Gram", _CAI, "quadratic convergence theorem",
      "‖r_{t+1}‖ <= C ‖r_t‖^2 for wide enough networks (quadratic convergence)",
      "the constant C is not computed on our instance"),
