@@ -686,7 +686,7 @@ _ROWS = [
      "attack algorithm is within eps of the optimal robust loss\", which \"is also close to zero\" "
      "(abstract); width exponential in d with an unnatural activation (Zhang et al. 2020's reading); "
      "R, m0 and the step size were not retrieved", "the theorem's width is exponential in d "
-     "(quadratic ReLU); we use ReLU at small widths with a projection radius that does not bind"),
+     "(quadratic ReLU); we use ReLU at small widths; the projection binds only in B3e"),
     ("B3a", "adversarial training drives the robust training loss near zero for wide networks", _GAO,
      "convergence theorem (abstract)", "\"the surrogate loss with respect to the attack algorithm is "
      "within eps of the optimal robust loss\" (abstract); the theorem's constants were not retrieved", ""),
@@ -699,6 +699,20 @@ _ROWS = [
     ("B3d", "the surrogate loss at the training attack is a lower estimate of the robust loss", _GAO,
      "convergence theorem (surrogate vs robust loss)", "L_A <= L_* for every attack A (by definition of "
      "the robust loss; the paper's statement was not retrieved)", ""),
+    ("B3e", "the theorem's algorithm (step R/(G sqrt T), projection that binds) keeps the iterates "
+     "in the ball where plain GD leaves it", _GAO, "projected adversarial training (their algorithm) "
+     "and convergence theorem", "projection onto ||W - W0||_F <= R/sqrt(m); the paper's step size and "
+     "width constants: NOT FOUND in the text retrieved for the course",
+     "step R/(G sqrt T) of Zinkevich (2003), the one the proof sketch uses; NTK parameterization, "
+     "where the ball reads ||W - W0||_F <= R"),
+    ("B3f", "the gradient stays below its closed-form bound and the regret below the online-gradient-"
+     "descent bound along the run", f"{_GAO}; Zinkevich (2003), ICML", "online-learning step of the "
+     "convergence proof", "regret <= ||W0 - W*||^2/(2 eta) + eta/2 sum_t ||g_t||^2 for convex losses "
+     "(Zinkevich); Gao et al.'s gradient constant: NOT FOUND",
+     "our losses are only nearly convex; G is our closed form for a one-hidden-layer ReLU net"),
+    ("B3g", "a stronger evaluation attack finds more loss than the training attack; B3a holds under it",
+     _GAO, "surrogate vs robust loss (L_A <= L_*)", "L_A <= L_* for every attack A; no evaluation-"
+     "attack number used here", "PGD with restarts is still a lower bound on L_*"),
     ("B4", "GGN converges quadratically from the NTK Gram", _CAI, "quadratic convergence theorem",
      "\"for sufficiently wide neural networks, the convergence rate of GGN is quadratic\" (abstract); "
      "width condition and constant not retrieved",
