@@ -199,6 +199,19 @@ def _vec(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def _shapes(fn: str, **arrays) -> None:
+    """Raise unless each array has its expected shape: ``name=(array, shape)`` where a shape
+    entry is an int or ``None`` (any length >= 1)."""
+    for name, (a, shape) in arrays.items():
+        ok = a.ndim == len(shape) and all(
+            (a.shape[i] >= 1) if s is None else (a.shape[i] == s) for i, s in enumerate(shape))
+        if not ok:
+            want = "(" + ", ".join("k" if s is None else str(s) for s in shape) + \
+                ("," if len(shape) == 1 else "") + ")"
+            raise ValueError(f"{fn}: {name} must have shape {want}, got {tuple(a.shape)}; "
+                             "check the shapes of your inputs.")
+
+
 def linear_rate_checks(losses, predicted, rate: float, *, rtol: float = 1e-6) -> dict:
     r"""Claim A2: GD on :math:`\tfrac12\lVert X\theta-y\rVert^2` at the rate the SVD predicts.
 
@@ -217,6 +230,8 @@ def linear_rate_checks(losses, predicted, rate: float, *, rtol: float = 1e-6) ->
       ``{description: bool}``. A GD that does not move fails the first and the last check.
     """
     L, P = _vec(losses), _vec(predicted)
+    _shapes("linear_rate_checks", losses=(L, (None,)),
+            predicted=(P, (L.shape[0] if L.ndim else None,)))
     t = np.arange(L.size)
     return {
         "losses match the SVD closed form (rtol 1e-6)": bool(
@@ -252,6 +267,10 @@ def closest_minimum_checks(X, y, theta0, theta_star, theta_limit, *, rtol: float
       check; a GD that does not move fails the third.
     """
     X, y, theta0, ts, tl = map(_vec, (X, y, theta0, theta_star, theta_limit))
+    _shapes("closest_minimum_checks", X=(X, (None, None)))
+    n, p = X.shape
+    _shapes("closest_minimum_checks", y=(y, (n,)), theta0=(theta0, (p,)), theta_star=(ts, (p,)),
+            theta_limit=(tl, (p,)))
     d = np.linalg.norm(ts - theta0)
     return {
         "theta* fits the data: ||X theta* - y|| < 1e-8 ||y||": bool(
@@ -283,6 +302,10 @@ def direct_path_checks(thetas, X, theta0, theta_star, lr: float, *, rtol: float 
       coordinates overshoot), fails.
     """
     th, X, theta0, ts = map(_vec, (thetas, X, theta0, theta_star))
+    _shapes("direct_path_checks", X=(X, (None, None)))
+    p = X.shape[1]
+    _shapes("direct_path_checks", thetas=(th, (None, p)), theta0=(theta0, (p,)),
+            theta_star=(ts, (p,)))
     _, s, Vt = np.linalg.svd(X, full_matrices=False)
     c = Vt @ (ts - theta0)
     scale = float(np.linalg.norm(c))
@@ -315,6 +338,12 @@ def path_summary(thetas, theta0, theta_star) -> dict:
       :math:`\\theta_t-\\theta_0` with :math:`\\theta^\\star-\\theta_0` is taken over ``t >= 1``.
     """
     th, theta0, ts = map(_vec, (thetas, theta0, theta_star))
+    _shapes("path_summary", theta0=(theta0, (None,)))
+    p = theta0.shape[0]
+    _shapes("path_summary", thetas=(th, (None, p)), theta_star=(ts, (p,)))
+    if th.shape[0] < 2:
+        raise ValueError("path_summary: thetas needs at least two iterates (T + 1 >= 2), got "
+                         f"{th.shape[0]}.")
     d = th[1:] - theta0
     u = ts - theta0
     cos = d @ u / (np.linalg.norm(d, axis=1) * np.linalg.norm(u) + 1e-300)
@@ -380,6 +409,9 @@ def attack_checks(loss_clean, loss_pgd, loss_fgsm, loss_noise, acc_pgd_largest: 
       ``{description: bool}``. A PGD that returns ``x`` unchanged fails the first two checks.
     """
     pgd, fgsm, noise = map(_vec, (loss_pgd, loss_fgsm, loss_noise))
+    _shapes("attack_checks", loss_pgd=(pgd, (None,)))
+    k = pgd.shape[0]
+    _shapes("attack_checks", loss_fgsm=(fgsm, (k,)), loss_noise=(noise, (k,)))
     return {
         f"{label}PGD loss above the clean loss at every eps > 0": bool(np.all(pgd > float(loss_clean))),
         f"{label}PGD loss >= FGSM loss (to 0.1%) at every eps > 0": bool(np.all(pgd >= fgsm * (1 - 1e-3))),
@@ -410,6 +442,13 @@ def step_memory_checks(mem_ggn: float, mem_newton: float, *, n: int, m: int, p: 
       ``{description: bool}``. A GGN step that forms :math:`J^\top J` fails the first and the
       last check.
     """
+    for name, v in (("mem_ggn", mem_ggn), ("mem_newton", mem_newton)):
+        if not (np.isfinite(float(v)) and float(v) >= 0):
+            raise ValueError(f"step_memory_checks: {name} must be a finite number of bytes >= 0, "
+                             f"got {v!r}.")
+    for name, v in (("n", n), ("m", m), ("p", p)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"step_memory_checks: {name} must be an integer >= 1, got {v!r}.")
     pred_ggn, pred_newton = 8.0 * (n * n + 2 * n * m), 8.0 * p * p
     ratio = mem_newton / mem_ggn if mem_ggn > 0 else float("inf")
     return {
@@ -647,7 +686,7 @@ _ROWS = [
      "attack algorithm is within eps of the optimal robust loss\", which \"is also close to zero\" "
      "(abstract); width exponential in d with an unnatural activation (Zhang et al. 2020's reading); "
      "R, m0 and the step size were not retrieved", "the theorem's width is exponential in d "
-     "(quadratic ReLU); we use ReLU at small widths with a projection radius that does not bind"),
+     "(quadratic ReLU); we use ReLU at small widths; the projection binds only in B3e"),
     ("B3a", "adversarial training drives the robust training loss near zero for wide networks", _GAO,
      "convergence theorem (abstract)", "\"the surrogate loss with respect to the attack algorithm is "
      "within eps of the optimal robust loss\" (abstract); the theorem's constants were not retrieved", ""),
@@ -660,6 +699,20 @@ _ROWS = [
     ("B3d", "the surrogate loss at the training attack is a lower estimate of the robust loss", _GAO,
      "convergence theorem (surrogate vs robust loss)", "L_A <= L_* for every attack A (by definition of "
      "the robust loss; the paper's statement was not retrieved)", ""),
+    ("B3e", "the theorem's algorithm (step R/(G sqrt T), projection that binds) keeps the iterates "
+     "in the ball where plain GD leaves it", _GAO, "projected adversarial training (their algorithm) "
+     "and convergence theorem", "projection onto ||W - W0||_F <= R/sqrt(m); the paper's step size and "
+     "width constants: NOT FOUND in the text retrieved for the course",
+     "step R/(G sqrt T) of Zinkevich (2003), the one the proof sketch uses; NTK parameterization, "
+     "where the ball reads ||W - W0||_F <= R"),
+    ("B3f", "the gradient stays below its closed-form bound and the regret below the online-gradient-"
+     "descent bound along the run", f"{_GAO}; Zinkevich (2003), ICML", "online-learning step of the "
+     "convergence proof", "regret <= ||W0 - W*||^2/(2 eta) + eta/2 sum_t ||g_t||^2 for convex losses "
+     "(Zinkevich); Gao et al.'s gradient constant: NOT FOUND",
+     "our losses are only nearly convex; G is our closed form for a one-hidden-layer ReLU net"),
+    ("B3g", "a stronger evaluation attack finds more loss than the training attack; B3a holds under it",
+     _GAO, "surrogate vs robust loss (L_A <= L_*)", "L_A <= L_* for every attack A; no evaluation-"
+     "attack number used here", "PGD with restarts is still a lower bound on L_*"),
     ("B4", "GGN converges quadratically from the NTK Gram", _CAI, "quadratic convergence theorem",
      "\"for sufficiently wide neural networks, the convergence rate of GGN is quadratic\" (abstract); "
      "width condition and constant not retrieved",
