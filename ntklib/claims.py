@@ -676,7 +676,25 @@ _ROWS = [
      "sup_t ‖w_alpha(t) - w0‖ = O(1/alpha), the model's distance to the linearized model "
      "O(1/alpha) and the parameters' O(1/alpha^2), on a finite horizon, if h(w0) = 0 (numbered Theorem 2.2 "
      "in the arXiv version as a course report quotes it; the NeurIPS number was not verified)",
-     "fitted on the lazy band kappa < 0.1 (alpha >= 3) only; one width, one seed"),
+     "the exponents against alpha are measured in B1.8; here the weights and the two ends of the sweep"),
+    ("B1.6", "Du et al.'s width experiment: linear rate, pattern changes and distances ~ m^(-1/2)", _DU,
+     "Theorem 4.1, Lemmas 3.2-3.3, Fig. 1", "loss <= (1 - eta lambda_0/2)^k L_0; every w_r within "
+     "O(sqrt(n) ||y - u(0)|| / (sqrt(m) lambda_0)) of its start; Fig. 1: larger m, faster convergence, fewer "
+     "pattern changes, smaller distance (trend only: their sizes and numbers not retrieved)",
+     "n = 32 points in d = 16 (small profile) and a step 1/lambda_max(H_inf), larger than the theorem's"),
+    ("B1.7", "below the critical step the network follows its linearization; above it they part ways", _LEE,
+     "Theorem 2.1 (eta < eta_critical)", "eta_critical = 2 / (lambda_min + lambda_max) of the NTK "
+     "(as the course's issue states it; the theorem's text not retrieved)",
+     "eta_crit from the finite-width K_0 of one width-2048 net; 2/lambda_max is only 1% above it here, and "
+     "above it the network catapults (Lewkowycz et al. 2020) instead of diverging"),
+    ("B1.8", "the NTK change and the gap to the linearization fall like 1/alpha", _CHIZAT,
+     "finite-horizon lazy-training theorem (Theorem 2.2 of the arXiv version, as B1.5 quotes it)", "sup_t ||alpha h(w_alpha(t)) - alpha h_bar(w_bar_alpha(t))|| = O(1/alpha); "
+     "||w_alpha(t) - w0|| = O(1/alpha), so Dh, hence the NTK, changes by O(1/alpha)",
+     "alpha in [10, 40]: the NTK change below 1% from 10 on; a float32 floor above ~100"),
+    ("B1.9", "the empirical NTK of a ReLU MLP concentrates like m^(-1/2), more slowly with depth", _JACOT,
+     "first NTK theorem (initialization), any depth", "K_theta -> Theta^(L) in probability as the widths grow; "
+     "fluctuations O(m^(-1/2)) by the CLT (our reading; the paper states the limit, not the rate)",
+     "1-3 hidden layers, widths 64-1024 (small profile), 16 points"),
     ("B2", "small PGD perturbations fool the classifier; PGD >= FGSM >= random noise", _GM,
      "FGSM (Goodfellow); PGD (Madry)", "small worst-case perturbations misclassify "
      "with high confidence; no eps-accuracy number used here",

@@ -54,7 +54,7 @@ from . import _tiles as _gram
 from ._checks import as_key, as_matrix, check_int, is_float64, warn_gram_downcast
 from .shallow import ACTIVATIONS, PARAMETERIZATIONS, activation_fn
 
-__all__ = ["MLP", "as_mlp", "init", "apply", "mlp_ntk", "mlp_gram_flops"]
+__all__ = ["MLP", "as_mlp", "init", "apply", "mlp_ntk", "mlp_gram_flops", "mlp_ntk_infinite"]
 
 
 class _MLPFields(NamedTuple):
@@ -428,3 +428,83 @@ def _rows(net, params, Xr, Xc, mesh):
     if mesh is None:
         return _ntk_impl(net, params, Xr, Xc, False)
     return _gram.row_sharded(partial(_ntk_impl, net, sym=False), params, Xr, Xc, mesh)
+
+
+def mlp_ntk_infinite(net: MLP, X1, X2=None) -> jax.Array:
+    r"""Infinite-width NTK of a ReLU :class:`MLP`, by the layer recursion of Jacot et al.
+
+    The limit, as every hidden width tends to infinity, of :func:`mlp_ntk` at a random
+    :func:`init` in the ``"ntk"`` parameterization (in the ``"standard"`` one the two
+    parameterizations draw the same function but not the same gradients, and the NTK grows
+    with the width: it has no finite limit). With
+    :math:`\sigma_w` = ``weight_std``, :math:`\sigma_b` = ``bias_std`` (0 without biases) and
+    :math:`\alpha` = ``output_scale``:
+
+    .. math::
+
+       \Sigma_1(x, x') = \sigma_w^2\,\frac{x^\top x'}{d} + \sigma_b^2,\qquad
+       \Sigma_{l+1} = \sigma_w^2\,\mathbb E\,\mathrm{relu}(u)\,\mathrm{relu}(v) + \sigma_b^2,\qquad
+       \dot\Sigma_{l+1} = \sigma_w^2\,\mathbb E\,\mathbb 1\{u>0\}\mathbb 1\{v>0\},
+
+    with :math:`(u, v)` centred Gaussian of covariance
+    :math:`\begin{pmatrix}\Sigma_l(x,x) & \Sigma_l(x,x')\\ \Sigma_l(x,x') & \Sigma_l(x',x')\end{pmatrix}`
+    (the arc-cosine expectations of Cho and Saul, as in :func:`ntklib.ntk.relu_ntk_infinite`),
+    and :math:`\Theta_1 = \Sigma_1`, :math:`\Theta_{l+1} = \Theta_l\,\dot\Sigma_{l+1} + \Sigma_{l+1}`;
+    the kernel of the net with :math:`L - 1` hidden layers is :math:`\alpha^2\,\Theta_L`.
+    For one hidden layer without biases it is :func:`ntklib.ntk.relu_ntk_infinite`.
+
+    Args:
+      net: an :class:`MLP` with ``activation="relu"``.
+      X1: ``(n1, d)``.
+      X2: ``(n2, d)`` or ``None`` for ``X1``.
+
+    Returns:
+      ``(n1, n2)``.
+
+    Raises:
+      ValueError: another activation (only the ReLU has the closed form here), or the
+        ``"standard"`` parameterization.
+
+    >>> K = mlp_ntk_infinite(MLP((16, 16), bias=False), jnp.eye(2))
+    >>> bool(jnp.allclose(K, K.T))
+    True
+
+    References:
+      Jacot, Gabriel and Hongler (2018), Theorem 1; Cho and Saul (2009), arc-cosine kernels;
+      Arora et al. (2019), On exact computation with an infinitely wide neural net, eq. (4)-(5).
+    """
+    fn = "mlp_ntk_infinite"
+    _check_net(fn, net)
+    if net.activation != "relu":
+        raise ValueError(f"{fn}: the closed form is for activation='relu', got "
+                         f"{net.activation!r}; average mlp_ntk over seeds at a large width instead.")
+    if net.parameterization != "ntk":
+        raise ValueError(f"{fn}: the NTK has a finite infinite-width limit only in the 'ntk' "
+                         f"parameterization, got {net.parameterization!r}; use MLP(..., 'ntk').")
+    X1 = as_matrix(fn, "X1", X1)
+    X2 = X1 if X2 is None else as_matrix(fn, "X2", X2)
+    if X2.shape[1] != X1.shape[1]:
+        raise ValueError(f"{fn}: X1 has {X1.shape[1]} features but X2 has {X2.shape[1]}.")
+    dtype = jnp.result_type(float, X1, X2)
+    return _ntk_inf_impl(X1.astype(dtype), X2.astype(dtype), len(net.widths),
+                         net.weight_std, net.bias_std if net.bias else 0.0, net.output_scale)
+
+
+@partial(jax.jit, static_argnames=("hidden",))
+def _ntk_inf_impl(X1, X2, hidden, sw, sb, alpha):
+    d = X1.shape[1]
+    s12 = sw ** 2 * (X1 @ X2.T) / d + sb ** 2
+    s11 = sw ** 2 * jnp.sum(X1 * X1, axis=1) / d + sb ** 2  # Sigma_l(x, x) on X1
+    s22 = sw ** 2 * jnp.sum(X2 * X2, axis=1) / d + sb ** 2
+    theta = s12
+    for _ in range(hidden):
+        nn = jnp.sqrt(s11[:, None] * s22[None, :])
+        cos = jnp.clip(jnp.where(nn > 0, s12 / jnp.where(nn > 0, nn, 1.0), 0.0), -1.0, 1.0)
+        ang = jnp.arccos(cos)
+        e_relu = nn * (jnp.sin(ang) + (jnp.pi - ang) * cos) / (2 * jnp.pi)
+        e_step = jnp.where(nn > 0, (jnp.pi - ang) / (2 * jnp.pi), 0.0)
+        s12 = sw ** 2 * e_relu + sb ** 2
+        theta = theta * (sw ** 2 * e_step) + s12
+        s11 = sw ** 2 * s11 / 2 + sb ** 2  # E relu(u)^2 = Sigma(x, x) / 2
+        s22 = sw ** 2 * s22 / 2 + sb ** 2
+    return alpha ** 2 * theta

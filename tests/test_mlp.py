@@ -116,3 +116,50 @@ def test_bad_inputs_name_the_fix():
         mlp_ntk(net, params, jnp.ones((2, 5)))
     with pytest.raises(ValueError, match="layers"):
         mlp_ntk(MLP((4, 4)), params, jnp.ones((2, 3)))
+
+
+# ---------------------------------------------------------------- the infinite-width kernel
+
+def test_infinite_kernel_one_layer_is_the_shallow_closed_form():
+    # Oracle: ntk.relu_ntk_infinite, the arc-cosine closed form of the one-hidden-layer net,
+    # written and tested independently (tests/test_ntk.py). Same formula, other order of operations:
+    # on the diagonal arccos(cos ~ 1) turns one ulp of the cosine into sqrt(2e-16) ~ 1.5e-8 of the
+    # angle, hence 1e-7 (a wrong term of the formula is off by 1e-2 or more).
+    from ntklib.mlp import mlp_ntk_infinite
+    from ntklib.ntk import relu_ntk_infinite
+    X = jax.random.normal(jax.random.PRNGKey(3), (7, 5), jnp.float64)
+    ref = relu_ntk_infinite(X)
+    assert rel(mlp_ntk_infinite(MLP((9,), bias=False), X), ref) < 1e-7
+    assert rel(mlp_ntk_infinite(MLP((9,), bias=False, output_scale=3.0), X), 9.0 * ref) < 1e-7
+
+
+def test_infinite_kernel_is_the_large_width_average():
+    # Oracle: a Monte Carlo average of the exact empirical NTK (mlp_ntk, itself tested against
+    # the Jacobian contraction above) over S initializations of a width-m net with 3 hidden
+    # layers, biases and sigma_w, sigma_b, alpha != 1. Tolerance: 4 standard errors of the mean
+    # (entrywise, measured) plus 2% of the largest entry for the finite-width bias of the mean,
+    # which is O(depth / m) = O(3/512) (0.6%): a missing term of the recursion (the Theta * dot-Sigma
+    # product, a bias, the variance update) changes the kernel by 10% or more.
+    from ntklib.mlp import mlp_ntk_infinite
+    kw = dict(weight_std=1.3, bias_std=0.5, output_scale=0.7)
+    m, S, L = 512, 64, 3
+    net = MLP((m,) * L, **kw)
+    X = jax.random.normal(jax.random.PRNGKey(4), (6, 3), jnp.float64)
+    keys = jax.random.split(jax.random.PRNGKey(5), S)
+    Ks = jnp.stack([mlp_ntk(net, net.init(3, key=k, dtype=jnp.float64), X) for k in keys])
+    mean, se = Ks.mean(0), Ks.std(0, ddof=1) / np.sqrt(S)
+    K_inf = mlp_ntk_infinite(MLP((1,) * L, **kw), X)
+    assert bool(jnp.all(jnp.abs(mean - K_inf) <= 4 * se + 0.02 * jnp.max(jnp.abs(K_inf))))
+    # and it is not the kernel of a shallower net (the test can tell depths apart)
+    K_2 = mlp_ntk_infinite(MLP((1,) * 2, **kw), X)
+    assert not bool(jnp.all(jnp.abs(mean - K_2) <= 4 * se + 0.02 * jnp.max(jnp.abs(K_inf))))
+
+
+def test_infinite_kernel_bad_inputs():
+    from ntklib.mlp import mlp_ntk_infinite
+    with pytest.raises(ValueError, match="relu"):
+        mlp_ntk_infinite(MLP((4,), "tanh"), jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="features"):
+        mlp_ntk_infinite(MLP((4,)), jnp.ones((2, 3)), jnp.ones((2, 4)))
+    with pytest.raises(ValueError, match="'ntk' parameterization"):
+        mlp_ntk_infinite(MLP((4,), "relu", "standard"), jnp.ones((2, 3)))
