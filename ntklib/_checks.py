@@ -26,9 +26,11 @@ __all__ = [
     "check_lr",
     "check_memory",
     "is_float64",
+    "matrix_cond",
     "rank_cause",
     "kernel_tol",
     "warn_downcast",
+    "warn_gram_downcast",
     "as_matrix",
     "as_vector",
     "check_finite",
@@ -187,6 +189,9 @@ def _asarray(fn: str, name: str, a) -> jax.Array:
                          f"({str(err).splitlines()[0]}).") from None
     if not (jnp.issubdtype(out.dtype, jnp.number) or out.dtype == bool):
         raise ValueError(f"{fn}: {name} must be a numeric array, got dtype {out.dtype}.")
+    if jnp.issubdtype(out.dtype, jnp.complexfloating):
+        raise ValueError(f"{fn}: {name} must be a real array, got dtype {out.dtype}; pass its "
+                         "real part (a.real) if the imaginary part is round-off.")
     return out
 
 
@@ -296,12 +301,17 @@ def is_float64(a) -> bool:
         return False
 
 
-def warn_downcast(fn: str, name: str, was64: bool, dtype, cond: float, *,
+def warn_downcast(fn: str, name: str, was64: bool, dtype, cond, *,
                   stacklevel: int = 3) -> bool:
     """Warn (:class:`PrecisionWarning`) when a float64 input was computed in float32 and the
-    answer's relative error, about ``cond * eps(float32)``, exceeds ``PRECISION_RTOL``."""
+    answer's relative error, about ``cond * eps(float32)``, exceeds ``PRECISION_RTOL``.
+
+    ``cond`` is a number, or a function of no arguments that computes it (called only when a
+    float64 input was in fact downcast, so the common cases pay nothing)."""
     if not was64 or np.dtype(dtype) != np.float32:
         return False
+    if callable(cond):
+        cond = float(cond())
     eps = float(np.finfo(np.float32).eps)
     if not cond * eps > PRECISION_RTOL:
         return False
@@ -311,6 +321,38 @@ def warn_downcast(fn: str, name: str, was64: bool, dtype, cond: float, *,
         "(relative); run jax.config.update('jax_enable_x64', True) before creating arrays.",
         PrecisionWarning, stacklevel=stacklevel)
     return True
+
+
+#: :func:`matrix_cond` works on at most this many rows and columns (the leading block).
+COND_MAX_SIZE = 4096
+
+
+def matrix_cond(A) -> float:
+    r"""``sigma_max / sigma_min`` of a matrix, in float64 NumPy (``inf`` when singular).
+
+    For a square symmetric ``A`` (a Gram) these are its eigenvalues in absolute value. A
+    matrix with more than :data:`COND_MAX_SIZE` rows or columns is measured on its leading
+    ``COND_MAX_SIZE`` block (for a PSD Gram a principal block, whose condition number is a lower
+    bound on the whole one by Cauchy interlacing), so the cost stays bounded."""
+    A = np.asarray(A[:COND_MAX_SIZE, :COND_MAX_SIZE], np.float64)
+    if A.size == 0:
+        return float("inf")
+    if A.shape[0] == A.shape[1] and np.allclose(A, A.T, rtol=0, atol=1e-12 * np.abs(A).max()):
+        s = np.abs(np.linalg.eigvalsh(0.5 * (A + A.T)))
+    else:
+        s = np.linalg.svd(A, compute_uv=False)
+    smax, smin = float(s.max()), float(s.min())
+    return smax / smin if smin > 0 else float("inf")
+
+
+def warn_gram_downcast(fn: str, was64: bool, dtype, K, *, stacklevel: int = 4):
+    """Return the Gram ``K`` after :func:`warn_downcast` with ``cond(K)``: a float64 input
+    computed in float32 warns when ``cond(K) * eps(float32) > PRECISION_RTOL``, since the Gram's
+    small eigenvalues (lambda_min, a kernel solve) then carry relative errors that float64
+    would not have. ``cond(K)`` (:func:`matrix_cond`) is computed only in that case."""
+    warn_downcast(fn, "the input (params, X1 or X2)", was64, dtype, lambda: matrix_cond(K),
+                  stacklevel=stacklevel)
+    return K
 
 
 def rank_cause(name: str, ratio: float, tol: float, dtype) -> str:

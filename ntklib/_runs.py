@@ -14,12 +14,18 @@ import jax
 import jax.numpy as jnp
 
 from ._batching import apply, is_net
-from ._checks import (DivergenceWarning, as_matrix, as_vector, check_finite, check_positive,
-                      float_dtype)
+from ._checks import (DivergenceWarning, as_matrix, as_vector, check_finite, check_memory,
+                      check_positive, float_dtype)
 from ._net import check_net, check_params
 
-__all__ = ["TimedTrajectory", "check_tol", "check_max_time", "prepare", "prepare_test",
-           "trajectory", "warn_nonfinite"]
+__all__ = ["RECORD_BYTES", "TimedTrajectory", "check_record_memory", "check_tol",
+           "check_max_time", "prepare", "prepare_test", "trajectory", "warn_nonfinite"]
+
+#: Host bytes a run keeps per step: three Python lists of floats (loss, test loss, time; 32
+#: bytes an entry) while it runs, then the float64 arrays of :class:`TimedTrajectory` (losses,
+#: rel_losses, test_losses, step_times, step, times, epochs, cond: 8 bytes each) and their
+#: temporaries; 192 is a round upper bound.
+RECORD_BYTES = 192
 
 
 class TimedTrajectory(NamedTuple):
@@ -159,6 +165,19 @@ def trajectory(losses, test_losses, step_times, epochs, params, cond, fallback, 
         epochs=np.asarray(epochs, np.float64), params=params,
         cond=np.asarray(cond, np.float64), fallback=np.asarray(fallback, bool),
         compile_time=float(compile_time))
+
+
+def check_record_memory(fn: str, steps: int, max_time, runs: int = 1, *,
+                        has_max_time: bool = True) -> None:
+    """Raise before the loop when the record of ``runs`` runs of ``steps`` steps cannot fit in
+    memory (:data:`RECORD_BYTES` a step). With ``max_time`` the run stops in time, so ``steps``
+    is only a cap and nothing is checked; ``has_max_time`` says whether ``fn`` offers it."""
+    if max_time is None:
+        check_memory(fn, float(RECORD_BYTES) * runs * (steps + 1),
+                     f"the record of steps={steps}{f' x {runs} runs' if runs > 1 else ''} "
+                     f"({RECORD_BYTES} bytes a step)",
+                     "use fewer steps" + (", or pass max_time to stop the run in time"
+                                          if has_max_time else ""))
 
 
 def warn_nonfinite(fn: str, t: int, hint: str, stacklevel: int = 4) -> None:

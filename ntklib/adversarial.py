@@ -45,7 +45,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_key, check_divergence, check_int, check_finite, check_nonnegative, check_positive
+from ._checks import (as_key, check_divergence, check_int, check_finite, check_lr, check_memory,
+                      check_nonnegative, check_positive)
 
 __all__ = [
     "NORMS",
@@ -60,6 +61,10 @@ __all__ = [
     "pgd",
     "adversarial_training",
     "robust_eval",
+    "comparator_losses",
+    "ogd_regret_bound",
+    "ogd_step_size",
+    "shallow_gradient_bound",
 ]
 
 NORMS = ("linf", "l2")
@@ -96,6 +101,13 @@ class AdvTraining(NamedTuple):
         of a dict of params, else the Euclidean norm of all parameters minus their init.
       params: the final weights :math:`w_T` (same pytree as ``params0``).
       radius: the projection radius actually used (``R/sqrt(m)`` or ``R``), ``inf`` if none.
+      grad_norm: ``(T,)``, :math:`\lVert g_t\rVert`, the Euclidean norm of the gradient of
+        :math:`L_A` at :math:`w_t` (the attack's points held fixed), over the trained leaves
+        (frozen ones contribute zero).
+      projected: ``(T,)`` bool, whether step ``t``'s gradient step left the ball, so that the
+        projection moved it back (always ``False`` without a projection).
+      points: ``(T, n, ...)``, the training attack's points :math:`\tilde x^{(t)}` of every
+        step with ``keep_points=True``, else ``None``.
     """
 
     surrogate_loss: jax.Array
@@ -103,6 +115,9 @@ class AdvTraining(NamedTuple):
     dist_from_init: jax.Array
     params: object
     radius: float
+    grad_norm: jax.Array = None
+    projected: jax.Array = None
+    points: jax.Array = None
 
 
 class RobustEval(NamedTuple):
@@ -149,6 +164,9 @@ def _check_batch(fn, name, x):
     if x.ndim < 2:
         raise ValueError(f"{fn}: {name} must have a batch axis and at least one feature axis, "
                          f"shape (n, ...), got shape {tuple(x.shape)}; use x[None] for one input.")
+    if x.shape[0] == 0:
+        raise ValueError(f"{fn}: {name} is empty (shape {tuple(x.shape)}); it needs at least one "
+                         "example.")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     check_finite(fn, name, x)
@@ -539,10 +557,27 @@ def per_example_loss(outputs, y, *, loss: str = "squared") -> jax.Array:
     Returns:
       ``(n,)``.
     """
+    fn = "per_example_loss"
+    if loss not in LOSSES:
+        raise ValueError(f"{fn}: unknown loss {loss!r}; use one of {', '.join(LOSSES)}.")
+    outputs, y = jnp.asarray(outputs), jnp.asarray(y)  # shapes and dtypes: static, traceable
+    if outputs.ndim < 1 or y.shape != (outputs.shape[0],):
+        raise ValueError(f"{fn}: y must have shape (n,) with n={outputs.shape[0] if outputs.ndim else '?'} "
+                         f"(one target per row of outputs), got outputs {tuple(outputs.shape)} "
+                         f"and y {tuple(y.shape)}.")
     if loss == "cross_entropy":
+        if outputs.ndim != 2 or outputs.shape[1] < 2:
+            raise ValueError(f"{fn}: cross_entropy needs logits of shape (n, k >= 2), got "
+                             f"{tuple(outputs.shape)}.")
+        if not jnp.issubdtype(y.dtype, jnp.integer):
+            raise ValueError(f"{fn}: cross_entropy needs integer class labels y, got dtype "
+                             f"{y.dtype}; use y.astype(int).")
         z = outputs
         zy = jnp.take_along_axis(z, jnp.asarray(y, jnp.int32)[:, None], axis=1)[:, 0]
         return jax.nn.logsumexp(z, axis=1) - zy
+    if outputs.size != outputs.shape[0]:
+        raise ValueError(f"{fn}: the {loss} loss needs one output per example, shape (n,) or "
+                         f"(n, 1), got {tuple(outputs.shape)}.")
     f = outputs.reshape(outputs.shape[0])
     if loss == "squared":
         return 0.5 * (f - y) ** 2
@@ -623,9 +658,9 @@ def _project_weights(params, params0, radius):
 
 
 @partial(jax.jit, static_argnames=("model", "loss", "norm", "attack_steps", "restarts",
-                                   "random_start", "steps", "frozen"))
+                                   "random_start", "steps", "frozen", "keep_points"))
 def _train_impl(model, params0, X, y, eps, attack_step_size, lr, key, lo, hi, radius, *,
-                loss, norm, attack_steps, restarts, random_start, steps, frozen):
+                loss, norm, attack_steps, restarts, random_start, steps, frozen, keep_points):
     loss_fn = partial(_model_loss, model=model, loss=loss)
 
     def outer(params, t):
@@ -639,14 +674,18 @@ def _train_impl(model, params0, X, y, eps, attack_step_size, lr, key, lo, hi, ra
         grads = jax.grad(lambda p: jnp.mean(loss_fn(x_adv, y, p)))(params)
         if frozen:
             grads = {k: (jnp.zeros_like(v) if k in frozen else v) for k, v in grads.items()}
+        gnorm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
         new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
+        outside = _tree_dist(_measured(new), _measured(params0)) > radius
         new = _project_weights(new, params0, radius)  # radius = inf: no projection
         dist = _tree_dist(_measured(new), _measured(params0))
-        return new, (jnp.mean(atk.loss_adv), jnp.mean(atk.loss_clean), dist)
+        rec = (jnp.mean(atk.loss_adv), jnp.mean(atk.loss_clean), dist, gnorm, outside)
+        return new, rec + ((x_adv,) if keep_points else ())
 
-    final, (surrogate, clean, dist) = jax.lax.scan(outer, params0, jnp.arange(steps))
+    final, rec = jax.lax.scan(outer, params0, jnp.arange(steps))
+    surrogate, clean, dist, gnorm, outside = rec[:5]
     dist = jnp.concatenate([jnp.zeros((1,), dist.dtype), dist])
-    return surrogate, clean, dist, final
+    return surrogate, clean, dist, final, gnorm, outside, (rec[5] if keep_points else None)
 
 
 def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared",
@@ -655,7 +694,7 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
                          key=None, random_start: bool = False, restarts: int = 1,
                          project_radius: float | None = None,
                          radius_scaling: str | None = None, frozen=(),
-                         domain=None) -> AdvTraining:
+                         domain=None, keep_points: bool = False) -> AdvTraining:
     r"""Adversarial training: full-batch GD on the loss at PGD's points, optionally projected.
 
     .. math::
@@ -695,10 +734,13 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
       frozen: keys of a dict of params not to train, e.g. ``("v",)`` to keep the output
         layer at its init as in the paper.
       domain: optional ``(lo, hi)`` data domain for the attack.
+      keep_points: also return the training attack's points of every step, ``(T, n, ...)``
+        (memory ``T`` times the data), for :func:`comparator_losses`.
 
     Returns:
       :class:`AdvTraining`: ``surrogate_loss (T,)``, ``clean_loss (T,)``,
-      ``dist_from_init (T + 1,)``, final ``params``, ``radius``.
+      ``dist_from_init (T + 1,)``, final ``params``, ``radius``, ``grad_norm (T,)``,
+      ``projected (T,)`` and ``points`` (``None`` unless ``keep_points``).
 
     Raises:
       ValueError: bad attack arguments (as :func:`pgd`), lr or steps not positive, a
@@ -722,7 +764,14 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
                                              random_start=random_start, key=key)
     check_positive(fn, "lr", lr)
     check_int(fn, "steps", steps, 1)
+    check_memory(fn, 3.0 * (steps + 1) * jnp.dtype(jnp.result_type(float)).itemsize,
+                 f"the record of steps={steps} (surrogate and clean losses, distances)",
+                 "use fewer steps")
+    if steps >= 2**31:
+        raise ValueError(f"{fn}: steps={steps} exceeds the 2**31 - 1 steps a compiled loop "
+                         "counts; use fewer steps.")
     X, y = _check_model(fn, model, params0, X, y, loss)
+    check_lr(fn, lr, X.dtype)
     lo, hi = _check_domain(fn, X, domain)
     frozen = tuple(frozen)
     if frozen and (not isinstance(params0, dict) or not set(frozen) <= set(params0)):
@@ -753,15 +802,16 @@ def adversarial_training(model: Callable, params0, X, y, *, loss: str = "squared
             radius = R
     dtype = X.dtype
     params0 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, dtype), params0)
-    surrogate, clean, dist, final = _train_impl(
+    surrogate, clean, dist, final, gnorm, outside, points = _train_impl(
         model, params0, X, y, jnp.asarray(eps, dtype), jnp.asarray(step_size, dtype),
         jnp.asarray(float(lr), dtype), key, lo, hi,
         jnp.asarray(radius, dtype), loss=loss, norm=norm, attack_steps=int(attack_steps),
         restarts=int(restarts), random_start=bool(random_start), steps=int(steps),
-        frozen=frozen)
+        frozen=frozen, keep_points=bool(keep_points))
     check_divergence(fn, surrogate, lr, stacklevel=3)
     return AdvTraining(surrogate_loss=surrogate, clean_loss=clean, dist_from_init=dist,
-                       params=final, radius=radius)
+                       params=final, radius=radius, grad_norm=gnorm, projected=outside,
+                       points=points)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -820,3 +870,140 @@ def robust_eval(model: Callable, params, X, y, *, loss: str = "squared", eps: fl
     return _eval_impl(model, params, X, y, jnp.asarray(eps, X.dtype),
                       jnp.asarray(step_size, X.dtype), key, lo, hi, loss=loss, norm=norm,
                       steps=int(steps), restarts=int(restarts), random_start=bool(random_start))
+
+
+# ----------------------------------------------------------------------------- online-learning bounds
+
+
+def shallow_gradient_bound(surrogate_loss, *, x_norm: float, d: int, v_max: float = 1.0,
+                           output_scale: float = 1.0) -> np.ndarray:
+    r"""A closed-form bound on the gradient of the squared loss of a one-hidden-layer ReLU net.
+
+    For :math:`f(W, x) = \frac{\alpha}{\sqrt m} \sum_r v_r\,\mathrm{relu}(w_r^\top x/\sqrt d)`
+    (:class:`ntklib.shallow.ShallowNet`, NTK parameterization, ``train="W"``) with
+    :math:`|v_r| \le v_{\max}`, :math:`\partial f/\partial w_r = \frac{\alpha}{\sqrt{md}}\,
+    v_r\,\mathbb 1[w_r^\top x > 0]\, x`, so
+    :math:`\lVert\nabla_W f(W, x)\rVert_F \le \alpha v_{\max}\lVert x\rVert_2/\sqrt d` at every
+    :math:`W`. For the mean squared loss :math:`L = \frac1n\sum_i\frac12 r_i^2` at points of
+    norm at most ``x_norm``, Cauchy-Schwarz on :math:`\nabla_W L = \frac1n\sum_i r_i\nabla_W f_i`
+    gives
+
+    .. math::
+
+       \lVert\nabla_W L(W)\rVert_F \;\le\; G(L) =
+       \frac{\alpha\, v_{\max}\, \lVert x\rVert_{\max}}{\sqrt d}\,\sqrt{2L(W)} ,
+
+    with equality for one example and one active unit. This is the gradient bound :math:`G`
+    of the online-gradient-descent regret bound (:func:`ogd_regret_bound`) along a run.
+
+    Args:
+      surrogate_loss: ``(T,)`` (or scalar) mean squared losses :math:`L_A(W_t)`.
+      x_norm: an upper bound on the norm of every attacked point, e.g. ``1 + eps`` for data on
+        the unit sphere and an :math:`\ell_2` ball of radius ``eps``.
+      d: input dimension. v_max: :math:`\max_r |v_r|`. output_scale: :math:`\alpha`.
+
+    Returns:
+      ``(T,)`` NumPy array of bounds :math:`G(L_A(W_t))`.
+
+    >>> float(shallow_gradient_bound(0.5, x_norm=2.0, d=4))
+    1.0
+    """
+    fn = "shallow_gradient_bound"
+    L = np.asarray(surrogate_loss, dtype=float)
+    check_finite(fn, "surrogate_loss", L)
+    if np.any(L < 0):
+        raise ValueError(f"{fn}: surrogate_loss must be >= 0 (a mean squared loss).")
+    check_positive(fn, "x_norm", x_norm)
+    check_int(fn, "d", d, 1)
+    check_positive(fn, "v_max", v_max)
+    check_positive(fn, "output_scale", output_scale)
+    return float(output_scale) * float(v_max) * float(x_norm) / math.sqrt(d) * np.sqrt(2.0 * L)
+
+
+def ogd_step_size(radius: float, G: float, steps: int) -> float:
+    r"""The step size :math:`\eta = D/(G\sqrt T)` that minimizes the regret bound.
+
+    It minimizes :math:`D^2/(2\eta) + \eta G^2 T/2` over :math:`\eta`, which is then
+    :math:`DG\sqrt T` (Zinkevich 2003); ``radius`` is :math:`D`, the largest distance from
+    the start to a comparator (the radius of the ball, for comparators in it).
+
+    >>> ogd_step_size(2.0, 0.5, 16)
+    1.0
+    """
+    fn = "ogd_step_size"
+    check_positive(fn, "radius", radius)
+    check_positive(fn, "G", G)
+    check_int(fn, "steps", steps, 1)
+    return float(radius) / (float(G) * math.sqrt(steps))
+
+
+def ogd_regret_bound(dist0, grad_sq, *, lr: float) -> np.ndarray:
+    r"""The regret bound of projected online gradient descent, after every prefix of a run.
+
+    For convex losses :math:`\ell_t` and :math:`W_{t+1} = \Pi_K(W_t - \eta g_t)` with
+    :math:`g_t = \nabla\ell_t(W_t)` and :math:`K` convex, every comparator
+    :math:`W_\star \in K` satisfies (Zinkevich 2003)
+
+    .. math::
+
+       \sum_{t < T'} \big(\ell_t(W_t) - \ell_t(W_\star)\big) \;\le\;
+       \frac{\lVert W_0 - W_\star\rVert^2}{2\eta} + \frac\eta2 \sum_{t<T'} \lVert g_t\rVert^2
+       \qquad\text{for every } T' \le T,
+
+    whatever the sequence :math:`\ell_t`, even one chosen against :math:`W_t` (an attack).
+    Without a projection (:math:`K` the whole space) the same bound holds.
+
+    Args:
+      dist0: :math:`\lVert W_0 - W_\star\rVert`, a number ``>= 0``.
+      grad_sq: ``(T,)`` :math:`\lVert g_t\rVert^2`, measured or bounded (e.g. the square of
+        :func:`shallow_gradient_bound`).
+      lr: the step size :math:`\eta > 0`.
+
+    Returns:
+      ``(T,)`` NumPy array, entry ``T' - 1`` the bound on the regret of the first ``T'`` steps.
+
+    >>> ogd_regret_bound(2.0, [1.0, 1.0], lr=0.5).tolist()
+    [4.25, 4.5]
+    """
+    fn = "ogd_regret_bound"
+    check_nonnegative(fn, "dist0", dist0, "the distance from the start to the comparator")
+    check_positive(fn, "lr", lr)
+    g = np.asarray(grad_sq, dtype=float)
+    if g.ndim != 1 or g.size == 0:
+        raise ValueError(f"{fn}: grad_sq must be a non-empty 1-d array (T,), got shape {g.shape}.")
+    check_finite(fn, "grad_sq", g)
+    if np.any(g < 0):
+        raise ValueError(f"{fn}: grad_sq holds squared norms, which must be >= 0.")
+    return float(dist0) ** 2 / (2.0 * lr) + 0.5 * lr * np.cumsum(g)
+
+
+@partial(jax.jit, static_argnames=("model", "loss"))
+def _comparator_impl(model, params, points, y, *, loss):
+    return jax.lax.map(lambda x: jnp.mean(_model_loss(x, y, params, model, loss)), points)
+
+
+def comparator_losses(model: Callable, params, points, y, *, loss: str = "squared") -> jax.Array:
+    r"""Each round's loss at fixed weights: :math:`\ell_t(W_\star) = \frac1n\sum_i
+    \ell\big(f(W_\star, \tilde x_i^{(t)}), y_i\big)` for every step ``t`` of a run.
+
+    With ``points`` the training attack's points of every step
+    (``adversarial_training(..., keep_points=True).points``), these are the comparator's
+    losses in the regret :math:`\sum_t (L_A(W_t) - \ell_t(W_\star))` of
+    :func:`ogd_regret_bound`. Since :math:`\tilde x_i^{(t)} \in B(x_i)`,
+    :math:`\ell_t(W_\star) \le L_*(W_\star)`.
+
+    Args:
+      model, loss: as in :func:`adversarial_training`. params: the comparator's weights.
+      points: ``(T, n, ...)``. y: ``(n,)``.
+
+    Returns:
+      ``(T,)``.
+    """
+    fn = "comparator_losses"
+    points = jnp.asarray(points)
+    if points.ndim < 3:
+        raise ValueError(f"{fn}: points must have shape (T, n, ...), one batch per step, got "
+                         f"{tuple(points.shape)}; pass adversarial_training(..., "
+                         "keep_points=True).points.")
+    X, y = _check_model(fn, model, params, points[0], y, loss)
+    return _comparator_impl(model, params, points.astype(X.dtype), y, loss=loss)

@@ -26,8 +26,8 @@ import optax
 
 from ._batching import epoch_batch, merge, split, sum_loss, timed
 from ._checks import as_key, check_divergence, check_int
-from ._runs import (TimedTrajectory, check_max_time, check_tol, prepare, prepare_test,
-                    trajectory, warn_nonfinite)
+from ._runs import (TimedTrajectory, check_max_time, check_record_memory, check_tol, prepare,
+                    prepare_test, trajectory, warn_nonfinite)
 
 __all__ = ["LRSweep", "TimedTrajectory", "train_optax", "tune_lr"]
 
@@ -247,6 +247,7 @@ def train_optax(model, params0, X, y, *, optimizer, steps: int, batch_size: int 
     params0, X, y, steps, batch_size, tol, chunk, key = _prepare_optax(
         fn, model, params0, X, y, steps, batch_size, key, tol, chunk)
     max_time = check_max_time(fn, max_time)
+    check_record_memory(fn, steps, max_time)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     trainable, _ = split(model, params0)
     out, bad = _run_optax(fn, model, optimizer, params0, optimizer.init(trainable), X, y,
@@ -313,6 +314,7 @@ def tune_lr(model, params0, X, y, *, optimizer="adam", steps: int, lrs=None,
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     if steps < 1:
         raise ValueError(f"{fn}: steps must be an integer >= 1, got {steps}.")
+    check_record_memory(fn, steps, None, runs=lrs.size, has_max_time=False)
     opt = optax.inject_hyperparams(factory)(learning_rate=float(lrs[0]))
     trainable, _ = split(model, params0)
     state0 = opt.init(trainable)

@@ -253,6 +253,9 @@ def select(configs: dict):
     C(n=64, steps=3)
     >>> os.environ["NTKLIB_SMOKE"] = "0"
     """
+    if not isinstance(configs, dict) or not configs:
+        raise ValueError(f"select: configs must be a non-empty dict of profile name -> Config, "
+                         f"e.g. {{'small': Config(...)}}, got {configs!r}.")
     name = profile()
     if name not in configs:
         raise ValueError(

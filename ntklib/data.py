@@ -523,6 +523,9 @@ def clusterable(n: int, d: int, *, num_clusters: int, num_classes: int = 2,
     if C > K:
         raise ValueError(f"{fn}: num_classes={C} exceeds num_clusters={K}, so some class would "
                          "have no points; use num_classes <= num_clusters.")
+    if K > n:
+        raise ValueError(f"{fn}: num_clusters={K} exceeds the n={n} points, so some cluster "
+                         "would have no points; use num_clusters <= n.")
     eps = check_nonnegative(fn, "noise", noise, "the spread of the points around their centers")
     kc, kg = jax.random.split(_as_key(fn, key))
     centers = sphere(K, d, key=kc)
@@ -575,10 +578,15 @@ def benchmark_problem(*, key, n: int = 256, d: int = 16, m: int = 4096,
     Returns:
       :class:`Problem`.
     """
-    key = as_key("benchmark_problem", key)
+    fn = "benchmark_problem"
+    key = as_key(fn, key)
+    n, d, m = (check_int(fn, name, v, 1) for name, v in (("n", n), ("d", d), ("m", m)))
+    try:  # the network's own checks, under this function's name
+        net = ShallowNet(m, activation, "ntk", train, v_init=v_init)
+    except ValueError as err:
+        raise ValueError(f"{fn}: {err}") from None
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     kx, ky, kw = jax.random.split(key, 3)
     X = sphere(n, d, key=kx, radius=math.sqrt(d)).astype(dtype)
     y = teacher(X, key=ky, activation=activation).astype(dtype)
-    net = ShallowNet(m, activation, "ntk", train, v_init=v_init)
     return Problem(model=net, params0=net.init(d, key=kw, dtype=dtype), X=X, y=y)

@@ -17,6 +17,7 @@ cell's output is kept.
 from __future__ import annotations
 
 import html as html_lib
+import inspect
 import json
 import os
 import re
@@ -31,6 +32,22 @@ from matplotlib import animation
 from .plotting import STYLE, style
 
 __all__ = ["Explorer"]
+
+
+def _check_callable_with(name: str, f: Callable, positional: tuple, params: Mapping) -> None:
+    """Raise in the constructor when ``f(*positional, **params)`` cannot bind, rather than at
+    the first redraw (functions whose signature Python cannot read are not checked)."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*positional, **params)
+    except TypeError as err:
+        call = ", ".join(list(positional) + [f"{k}=..." for k in params])
+        raise ValueError(f"Explorer: {name} cannot be called as {name}({call}) ({err}); its "
+                         f"keyword arguments must be the parameter names "
+                         f"{', '.join(map(repr, params))}.") from None
 
 
 def _fmt(value: Any) -> str:
@@ -91,6 +108,10 @@ class Explorer:
                 raise ValueError(f"Explorer: default {name}={value!r} is not among its values "
                                  f"{self.params[name]!r}.")
             self.defaults[name] = value
+        _check_callable_with("draw", draw, ("fig",) + (("data",) if compute else ()),
+                             self.defaults)
+        if compute is not None:
+            _check_callable_with("compute", compute, (), self.defaults)
         self.draw = draw
         self.compute = compute
         self.figsize = figsize or STYLE["figure.figsize"]
@@ -124,6 +145,10 @@ class Explorer:
 
         if over not in self.params:
             raise ValueError(f"Explorer.player: unknown parameter {over!r}; known: {', '.join(self.params)}.")
+        unknown = sorted(set(fixed) - set(self.params))
+        if unknown:
+            raise ValueError(f"Explorer.player: unknown fixed parameter(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(self.params)}.")
         values = dict(self.defaults, **fixed)
         with style():
             fig = plt.figure(figsize=self.figsize, dpi=dpi)

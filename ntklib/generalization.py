@@ -47,7 +47,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._checks import as_key, as_matrix, check_divergence, check_finite, check_int, check_kernel, check_positive
+from ._checks import (as_key, as_matrix, check_divergence, check_finite, check_int, check_kernel,
+                      check_lr, check_memory, check_positive)
 from ._flat import as_float_tree, check_args
 
 __all__ = [
@@ -348,7 +349,7 @@ def fit_by_space(K, r0, *, lr: float, t, k: int) -> FitBySpace:
     n = sp.eigvals.shape[0]
     k = _check_cutoff(fn, k, n)
     r0 = _check_labels(fn, "r0", r0, n).astype(sp.eigvecs.dtype)
-    check_positive(fn, "lr", lr)
+    check_lr(fn, lr, sp.eigvals.dtype)
     lam1 = float(sp.eigvals[0])
     if float(lr) * lam1 >= 2.0:
         raise ValueError(f"{fn}: lr={float(lr):.4g} >= 2/lambda_1 = {2.0 / lam1:.4g}, so the "
@@ -488,8 +489,16 @@ def track(model: Callable, params0, X, y, *, lr: float, steps: int, record=None,
         if X_test.shape[1] != X.shape[1]:
             raise ValueError(f"{fn}: X_test has {X_test.shape[1]} features but X has "
                              f"{X.shape[1]}; pass held-out inputs like the training ones.")
-    check_positive(fn, "lr", lr)
+    check_lr(fn, lr, ravel_pytree(theta0)[0].dtype)
     steps = check_int(fn, "steps", steps, 0)
+    n_rec = steps + 1 if record is None else int(np.size(record))
+    runs = 1 if Y.ndim == 1 else Y.shape[0]
+    itemsize = jnp.dtype(ravel_pytree(theta0)[0].dtype).itemsize
+    n_test = 0 if X_test is None else X_test.shape[0]
+    check_memory(fn, float(n_rec) * (runs * (n + n_test + 2) * itemsize + 16),
+                 f"the record at {n_rec} steps (outputs on X and X_test, distances and losses "
+                 f"of {runs} run(s))", "record fewer steps: pass record=, e.g. "
+                 "np.unique(np.geomspace(1, steps, 50).astype(int))")
     rec = np.arange(steps + 1) if record is None else np.asarray(record)
     if rec.ndim != 1 or rec.size == 0 or not np.issubdtype(rec.dtype, np.integer) \
             or rec[0] < 0 or rec[-1] > steps or np.any(np.diff(rec) <= 0):
@@ -550,6 +559,8 @@ def fit_fractions(outputs, y_true, y_noisy) -> FitFractions:
     if yt.ndim != 1 or yn.shape != yt.shape or out.ndim < 1 or out.shape[-1] != yt.shape[0]:
         raise ValueError(f"{fn}: y_true and y_noisy must be (n,) and outputs (..., n) with the "
                          f"same n, got {yt.shape}, {yn.shape} and {out.shape}.")
+    if yt.shape[0] == 0:
+        raise ValueError(f"{fn}: y_true is empty (length 0); pass at least one label.")
     for name, lab in (("y_true", yt), ("y_noisy", yn)):
         if not np.all(np.isin(lab, (-1, 1))):
             raise ValueError(f"{fn}: {name} must hold labels -1 and +1; map classes {{0, 1}} "

@@ -60,10 +60,11 @@ from jax.scipy.linalg import cho_factor, cho_solve
 
 from . import _gram
 from ._batching import apply, best_time, epoch_batch, is_net, merge, num_trained, split, timed
-from ._checks import as_key, check_divergence, check_int, check_nonnegative, check_positive
+from ._checks import (as_key, check_divergence, check_int, check_lr, check_nonnegative,
+                      check_positive, rank_cause)
 from ._net import net_gram
-from ._runs import (TimedTrajectory, check_max_time, check_tol, prepare, prepare_test,
-                    trajectory, warn_nonfinite)
+from ._runs import (TimedTrajectory, check_max_time, check_record_memory, check_tol, prepare,
+                    prepare_test, trajectory, warn_nonfinite)
 
 __all__ = [
     "SOLVERS",
@@ -180,12 +181,33 @@ def _check_rank_possible(fn: str, n: int, p: int, damping: float) -> None:
         )
 
 
-def _singular_error(fn: str, n: int, cond: float, dtype) -> ValueError:
+#: The precision diagnosis of a singular Gram forms the dense Jacobian only up to this size.
+DIAGNOSE_MAX_ENTRIES = 1 << 24
+
+
+def _precision_cause(model, params, X, dtype) -> str:
+    """Whether a singular Gram J J^T is a precision limit: the singular values of J (its
+    working-precision entries, in float64 NumPy) give cond(J J^T) = cond(J)^2 exactly, which
+    :func:`ntklib._checks.rank_cause` compares with what float32 and float64 resolve."""
+    n, p = X.shape[0], num_trained(model, params)
+    if n * p > DIAGNOSE_MAX_ENTRIES:
+        return (f"(whether precision is the cause is not diagnosed: J has n x p = {n} x {p} "
+                "entries, too many to form densely); ")
+    trainable, frozen = split(model, params)
+    jac = jax.jacrev(lambda tr: apply(model, merge(model, tr, frozen), X))(trainable)
+    J = np.concatenate([np.asarray(a, np.float64).reshape(n, -1)
+                        for a in jax.tree_util.tree_leaves(jac)], axis=1)
+    s = np.linalg.svd(J, compute_uv=False)
+    ratio = float(s[-1] / s[0]) ** 2 if s.size and s[0] > 0 else 0.0
+    return rank_cause("J J^T", ratio, n * float(jnp.finfo(dtype).eps), dtype)
+
+
+def _singular_error(fn: str, n: int, cond: float, dtype, cause: str = "") -> ValueError:
     eps = float(jnp.finfo(dtype).eps)
     return ValueError(
         f"{fn}: the Gram J J^T ({n} x {n}) is singular to working precision (estimated "
-        f"condition number {cond:.3g} >= 1/eps = {1 / eps:.3g} in {jnp.dtype(dtype).name}); two "
-        "inputs may coincide or the model may be too narrow. Pass damping > 0, e.g. "
+        f"condition number {cond:.3g} >= 1/eps = {1 / eps:.3g} in {jnp.dtype(dtype).name}); "
+        f"{cause}two inputs may coincide or the model may be too narrow. Pass damping > 0, e.g. "
         "damping=1e-6 * trace(K) / n, or remove duplicated inputs."
     )
 
@@ -384,6 +406,7 @@ def ggn_step(model, params, X, y, *, damping: float = 0.0, lr: float = 1.0,
     check_positive(fn, "lr", lr)
     lam = _check_damping(fn, damping)
     params, X, y = prepare(fn, model, params, X, y)
+    check_lr(fn, lr, X.dtype)
     _check_rank_possible(fn, X.shape[0], num_trained(model, params), lam)
     block_size = check_int(fn, "block_size", block_size, 1)
     dtype = X.dtype
@@ -391,24 +414,33 @@ def ggn_step(model, params, X, y, *, damping: float = 0.0, lr: float = 1.0,
                                jnp.asarray(float(lr), dtype), block_size)
     cond = float(cond)
     if code == 1 and lam == 0.0:
-        raise _singular_error(fn, X.shape[0], cond, dtype)
+        raise _singular_error(fn, X.shape[0], cond, dtype,
+                              _precision_cause(model, params, X, dtype))
     return new, GGNStepInfo(solver=SOLVERS[code], cond=cond, loss=float(L))
 
 
 # --------------------------------------------------------------------------- public: solvers
 
 
-def _warn_fallbacks(fn: str, count: int, total: int) -> None:
+def _warn_fallbacks(fn: str, count: int, total: int, dtype) -> None:
     if count:
+        dt = np.dtype(dtype)
+        hint = ("" if dt != np.float32 else
+                " or float64 (jax.config.update('jax_enable_x64', True)), which resolves "
+                "condition numbers up to 1/eps = 4.5e15 where float32 stops at 8.4e6")
         warnings.warn(f"{fn}: {count} of {total} steps had a Gram singular to working precision "
-                      "and used the eigendecomposition pseudo-inverse; consider damping > 0.",
-                      RuntimeWarning, stacklevel=4)
+                      f"({dt.name}) and used the eigendecomposition pseudo-inverse; consider "
+                      f"damping > 0{hint}.", RuntimeWarning, stacklevel=4)
 
 
 def _run_ggn(fn, model, params, X, y, *, steps, lam, lr, tol, max_time, warmup, step_fn, batch,
-             n, test):
-    """The shared Python loop over compiled steps (one per iteration, timed, blocked)."""
+             n, test, points):
+    """The shared Python loop over compiled steps (one per iteration, timed, blocked);
+    ``points(t)`` are the inputs of step t's Gram (for the diagnosis of a singular one)."""
     dtype = X.dtype
+
+    def singular(p, c):
+        return _singular_error(fn, batch, c, dtype, _precision_cause(model, p, points(0), dtype))
     damping, lr_a = jnp.asarray(lam, dtype), jnp.asarray(float(lr), dtype)
     loss0 = float(_loss_impl(model, params, X, y))
     test_loss = (lambda p: math.nan) if test is None else \
@@ -418,13 +450,13 @@ def _run_ggn(fn, model, params, X, y, *, steps, lam, lr, tol, max_time, warmup, 
     if warmup and steps > 0:
         out, compile_time = timed(step_fn, params, 0, damping, lr_a)
         if out[1] == 1 and lam == 0.0:
-            raise _singular_error(fn, batch, float(out[2]), dtype)
+            raise singular(params, float(out[2]))
         del out
     losses, times, cond, fb = [loss0], [], [], []
     for t in range(steps):
         (new, code, c, _), dt = timed(step_fn, params, t, damping, lr_a)
         if t == 0 and code == 1 and lam == 0.0:
-            raise _singular_error(fn, batch, float(c), dtype)
+            raise singular(params, float(c))
         L = float(_loss_impl(model, new, X, y))  # untimed: the full-set loss
         params = new
         losses.append(L)
@@ -438,7 +470,7 @@ def _run_ggn(fn, model, params, X, y, *, steps, lam, lr, tol, max_time, warmup, 
         if (tol is not None and L <= tol * loss0) or (max_time is not None
                                                      and sum(times) >= max_time):
             break
-    _warn_fallbacks(fn, int(sum(fb)), len(fb))
+    _warn_fallbacks(fn, int(sum(fb)), len(fb), dtype)
     if all(math.isfinite(L) for L in losses):  # the non-finite case warned above
         check_divergence(fn, np.asarray(losses), lr, safe_name="use damping > 0 or a smaller lr",
                          stacklevel=4)
@@ -451,8 +483,10 @@ def _check_run(fn, loss, lr, damping, steps, tol, max_time, block_size):
     ``(damping, steps, tol, max_time, block_size)``, validated."""
     _check_loss(fn, loss)
     check_positive(fn, "lr", lr)
-    return (_check_damping(fn, damping), check_int(fn, "steps", steps, 0), check_tol(fn, tol),
-            check_max_time(fn, max_time), check_int(fn, "block_size", block_size, 1))
+    out = (_check_damping(fn, damping), check_int(fn, "steps", steps, 0), check_tol(fn, tol),
+           check_max_time(fn, max_time), check_int(fn, "block_size", block_size, 1))
+    check_record_memory(fn, out[1], out[3])
+    return out
 
 
 def ggn(model, params0, X, y, *, steps: int, damping: float = 0.0, lr: float = 1.0,
@@ -496,6 +530,7 @@ def ggn(model, params0, X, y, *, steps: int, damping: float = 0.0, lr: float = 1
     lam, steps, tol, max_time, block_size = _check_run(fn, loss, lr, damping, steps, tol,
                                                        max_time, block_size)
     params0, X, y = prepare(fn, model, params0, X, y)
+    check_lr(fn, lr, X.dtype)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     n = X.shape[0]
     _check_rank_possible(fn, n, num_trained(model, params0), lam)
@@ -505,7 +540,7 @@ def ggn(model, params0, X, y, *, steps: int, damping: float = 0.0, lr: float = 1
 
     return _run_ggn(fn, model, params0, X, y, steps=steps, lam=lam, lr=lr, tol=tol,
                     max_time=max_time, warmup=warmup, step_fn=step_fn, batch=n, n=n,
-                    test=test)
+                    test=test, points=lambda t: X)
 
 
 def ggn_minibatch(model, params0, X, y, *, steps: int, batch_size: int, key,
@@ -543,6 +578,7 @@ def ggn_minibatch(model, params0, X, y, *, steps: int, batch_size: int, key,
                                                        max_time, block_size)
     key = as_key(fn, key)
     params0, X, y = prepare(fn, model, params0, X, y)
+    check_lr(fn, lr, X.dtype)
     test = prepare_test(fn, model, params0, X_test, y_test, X)
     n = X.shape[0]
     b = check_int(fn, "batch_size", batch_size, 1)
@@ -557,7 +593,8 @@ def ggn_minibatch(model, params0, X, y, *, steps: int, batch_size: int, key,
 
     return _run_ggn(fn, model, params0, X, y, steps=steps, lam=lam, lr=lr, tol=tol,
                     max_time=max_time, warmup=warmup, step_fn=step_fn, batch=b, n=n,
-                    test=test)
+                    test=test, points=lambda t: X[_batch_index_impl(key, jnp.asarray(t, jnp.int32),
+                                                                    n, b)])
 
 
 # --------------------------------------------------------------------------- costs

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._batching import apply as model_apply
+from ._checks import check_int, check_lr, check_positive
+from ._runs import prepare
 
 __all__ = ["StepCost", "quadratic_constant", "quadratic_ratios", "step_functions",
            "measure_step_costs"]
@@ -80,6 +82,9 @@ def quadratic_ratios(residual_norms, *, floor: float = 0.0) -> np.ndarray:
     r = np.asarray(residual_norms, np.float64)
     if r.ndim != 1 or r.size < 2:
         raise ValueError("quadratic_ratios: pass a 1-D sequence of at least two residual norms.")
+    if not np.all(np.isfinite(r)) or np.any(r < 0):
+        raise ValueError("quadratic_ratios: residual norms must be finite and >= 0; stop the run "
+                         "before it diverges or pass the finite part.")
     keep = r[1:] > floor
     return (r[1:] / r[:-1] ** 2)[keep]
 
@@ -104,9 +109,13 @@ def step_functions(model, params, X, y, *, damping: float, lr: float):
     Returns:
       ``(w0, steps)``: the flat initial vector and a dict of jitted ``step(w, X, y)``.
     """
+    fn = "step_functions"
     if not damping > 0:
         raise ValueError("step_functions: damping must be > 0 (J^T J is singular when p > n).")
+    check_positive(fn, "damping", damping)
+    params, X, y = prepare(fn, model, params, X, y)  # validated once, at the public entry
     w0, unravel = ravel_pytree(params)
+    check_lr(fn, lr, w0.dtype)
 
     def f(w, X):
         return model_apply(model, unravel(w), X)
@@ -148,6 +157,13 @@ def measure_step_costs(model, params, X, y, *, damping: float = 1e-3, lr: float 
     Returns:
       ``{method: StepCost}``.
     """
+    fn = "measure_step_costs"
+    repeats = check_int(fn, "repeats", repeats, 1)
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    unknown = [m for m in methods if m not in ("gd", "ggn", "newton")]
+    if unknown or not methods:
+        raise ValueError(f"{fn}: methods must name some of 'gd', 'ggn' and 'newton', got "
+                         f"{methods!r}.")
     w0, steps = step_functions(model, params, X, y, damping=damping, lr=lr)
     X, y = jnp.asarray(X, w0.dtype), jnp.asarray(y, w0.dtype)
     out = {}

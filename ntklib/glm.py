@@ -43,7 +43,8 @@ import jax.numpy as jnp
 from . import linear, nonlinear
 from ._random import numpy_rng
 from .os18 import AnalyticBounds, Instance
-from ._checks import as_key, check_int, as_matrix, as_vector, check_full_row_rank, check_overparameterized, check_positive
+from ._checks import (as_key, check_int, as_matrix, as_vector, check_full_row_rank,
+                      check_overparameterized, check_positive, is_float64, warn_downcast)
 
 __all__ = [
     "Link",
@@ -340,10 +341,18 @@ def closest_minimizer(X, y, theta0, *, link: str = "leaky_softplus") -> jax.Arra
     >>> closest_minimizer(jnp.ones((1, 2)), jnp.array([0.5]), jnp.zeros(2), link="sigmoid").tolist()
     [0.0, 0.0]
     """
-    lk = _link("closest_minimizer", link)
-    X, y, theta0 = _check_problem("closest_minimizer", X, y, theta0, y_in_range=lk)
-    check_overparameterized("closest_minimizer", *X.shape)
-    check_full_row_rank("closest_minimizer", X)
+    return _closest("closest_minimizer", X, y, theta0, _link("closest_minimizer", link))
+
+
+def _closest(fn: str, X, y, theta0, lk: Link) -> jax.Array:
+    """:func:`closest_minimizer` for the public entry ``fn``: validates, says whether the rank
+    loss is a precision limit, and warns (``PrecisionWarning``) when a float64 input is solved
+    in float32 with a condition number that costs more than ``1e-4`` relative accuracy."""
+    was64 = any(is_float64(a) for a in (X, y, theta0))
+    X, y, theta0 = _check_problem(fn, X, y, theta0, y_in_range=lk)
+    check_overparameterized(fn, *X.shape)
+    cond = check_full_row_rank(fn, X)
+    warn_downcast(fn, "X", was64, X.dtype, cond, stacklevel=4)
     return linear.closest_solution(X, lk.inverse(y), theta0)
 
 
@@ -438,7 +447,7 @@ def guarantee(X, y, theta0, *, link: str = "leaky_softplus", lr: float | None = 
         raise ValueError(f"{fn}: the {lk.name} link has inf phi' = 0, so the global theorem does not "
                          "apply; use a strongly monotone link such as 'leaky_softplus', or chapter 2's "
                          "local constants via ntklib.os18.os18_constants(GLM(link), ...).")
-    theta_star = closest_minimizer(X, y, theta0, link=lk.name)
+    theta_star = _closest(fn, X, y, theta0, lk)
     X, y, theta0 = _check_problem(fn, X, y, theta0)
     Xn = np.asarray(X, np.float64)
     s = np.linalg.svd(Xn, compute_uv=False)
@@ -488,7 +497,7 @@ def gd(X, y, theta0, *, lr: float, steps: int, link: str = "leaky_softplus",
     """
     lk = _link("gd", link)
     check_positive("gd", "lr", lr)
-    theta_star = closest_minimizer(X, y, theta0, link=lk.name)  # validates X, y and theta0
+    theta_star = _closest("gd", X, y, theta0, lk)  # validates X, y and theta0
     return nonlinear.gd(GLM(lk.name), theta0, X, y, lr=lr, steps=steps, theta_star=theta_star,
                         keep_params=keep_params)
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ._checks import as_matrix, check_positive
+from ._checks import as_key, as_matrix, check_positive
+from .data import Corrupted, corrupt_labels
 from .generalization import information_split
 
-__all__ = ["ClusterGeometry", "cluster_geometry", "BoundTerms", "bound_terms", "sgd_step_limit"]
+__all__ = ["ClusterGeometry", "cluster_geometry", "corrupt_per_cluster", "BoundTerms", "bound_terms",
+           "sgd_step_limit"]
 
 
 class ClusterGeometry(NamedTuple):
@@ -71,6 +75,51 @@ def cluster_geometry(X, cluster, centers) -> ClusterGeometry:
     return ClusterGeometry(radius, sep, radius / sep, float(counts.min() * C.shape[0] / X.shape[0]))
 
 
+def corrupt_per_cluster(y, cluster, fraction: float, *, key, num_classes: int) -> Corrupted:
+    r"""The paper's corruption model: in *every* cluster, exactly ``round(fraction * n_l)`` labels
+    of its ``n_l`` points are replaced by a different class.
+
+    Li, Soltanolkotabi and Oymak (2020) bound the corruption cluster by cluster (at most a fraction
+    :math:`\rho` of each cluster's labels), so that for :math:`\rho < 1/2` every cluster keeps a
+    majority of true labels. :func:`ntklib.data.corrupt_labels` on the whole set bounds only the
+    total: with a few points per cluster, some clusters then get a corrupted majority by chance,
+    outside the theorem. Each cluster is corrupted by :func:`~ntklib.data.corrupt_labels` with
+    its own key, split from ``key`` in the order of the sorted cluster indices.
+
+    Args:
+      y: ``(n,)`` int labels in ``0 .. num_classes - 1``.
+      cluster: ``(n,)`` int cluster index of each point.
+      fraction: in ``[0, 1]``.
+      key: ``jax.random`` key (keyword-only).
+      num_classes: ``K >= 2``.
+
+    Returns:
+      :class:`ntklib.data.Corrupted` with the new labels and the mask of the corrupted points.
+
+    >>> out = corrupt_per_cluster(np.zeros(8, int), np.repeat([0, 1], 4), 0.25,
+    ...                           key=jax.random.key(0), num_classes=2)
+    >>> [int(out.corrupted[np.repeat([0, 1], 4) == c].sum()) for c in (0, 1)]
+    [1, 1]
+    """
+    fn = "corrupt_per_cluster"
+    y = np.asarray(y)
+    k = np.asarray(cluster)
+    if k.shape != y.shape or k.ndim != 1 or not np.issubdtype(k.dtype, np.integer):
+        raise ValueError(f"{fn}: cluster must be (n,) ints, one per label; got shape {k.shape} "
+                         f"and dtype {k.dtype} for labels of shape {y.shape}.")
+    key = as_key(fn, key)
+    corrupt_labels(y, fraction, key=key, num_classes=num_classes)  # checks y, fraction, num_classes
+    groups = np.unique(k)
+    new = y.astype(np.int64).copy()
+    mask = np.zeros(y.shape[0], bool)
+    for g, sub in zip(groups, jax.random.split(key, max(len(groups), 1))):
+        idx = np.flatnonzero(k == g)
+        out = corrupt_labels(y[idx], fraction, key=sub, num_classes=num_classes)
+        new[idx] = np.asarray(out.y)
+        mask[idx] = np.asarray(out.corrupted)
+    return Corrupted(jnp.asarray(new, jnp.int32), jnp.asarray(mask))
+
+
 class BoundTerms(NamedTuple):
     """The two terms of the informal generalization bound, *without* their constants.
 
@@ -108,7 +157,12 @@ def bound_terms(K0, y, k: int) -> BoundTerms:
       y: ``(n,)`` labels.
       k: cutoff, ``1 <= k <= n``.
     """
-    s = information_split(K0, y, k)
+    try:  # the split's checks (K0 a symmetric PSD Gram, y, 1 <= k <= n), under this name
+        s = information_split(K0, y, k)
+    except ValueError as err:
+        msg = str(err)
+        raise ValueError("bound_terms:" + msg[len("information_split:"):]
+                         if msg.startswith("information_split:") else msg) from None
     n = int(np.asarray(y).shape[0])
     bias = s.nuisance / np.sqrt(n)
     comp = s.info / (s.alpha * np.sqrt(n))

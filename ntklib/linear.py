@@ -301,25 +301,34 @@ def closest_solution(X, y, theta0) -> jax.Array:
     >>> [round(float(t), 5) + 0.0 for t in theta]
     [2.0, 0.0]
     """
+    return _closest("closest_solution", X, y, theta0)
+
+
+def _closest(fn: str, X, y, theta0) -> jax.Array:
+    """:func:`closest_solution` for the public entry ``fn`` (its name in every message)."""
     was64 = any(is_float64(a) for a in (X, y, theta0))
-    X, y, theta0 = _check_problem("closest_solution", X, y, theta0)
-    check_overparameterized("closest_solution", *X.shape)
-    cond = check_full_row_rank("closest_solution", X)
-    warn_downcast("closest_solution", "X", was64, X.dtype, cond)
+    X, y, theta0 = _check_problem(fn, X, y, theta0)
+    check_overparameterized(fn, *X.shape)
+    cond = check_full_row_rank(fn, X)
+    warn_downcast(fn, "X", was64, X.dtype, cond, stacklevel=4)
     dtype = jnp.result_type(X, y, theta0)
     return _closest_impl(X.astype(dtype), y.astype(dtype), theta0.astype(dtype))
 
 
 def min_norm_solution(X, y) -> jax.Array:
     """The minimum-norm solution :math:`X^+ y`: :func:`closest_solution` from ``theta0 = 0``."""
-    Xa = as_matrix("min_norm_solution", "X", X)
-    return closest_solution(X, y, jnp.zeros(Xa.shape[1], Xa.dtype))  # X as given: see its dtype
+    fn = "min_norm_solution"
+    Xa = as_matrix(fn, "X", X)
+    theta0 = np.zeros(Xa.shape[1], np.float64 if is_float64(X) else Xa.dtype)  # X's precision
+    return _closest(fn, X, y, theta0)
 
 
 def row_space_projector(X) -> jax.Array:
     """``(p, p)`` orthogonal projector :math:`P = X^+ X` onto the row space of X (full row rank)."""
+    was64 = is_float64(X)
     X = as_matrix("row_space_projector", "X", X)
-    check_full_row_rank("row_space_projector", X)
+    cond = check_full_row_rank("row_space_projector", X)
+    warn_downcast("row_space_projector", "X", was64, X.dtype, cond)
     Q, _ = jnp.linalg.qr(X.T, mode="reduced")
     return Q @ Q.T
 

@@ -37,7 +37,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_key, check_divergence, check_int, as_matrix, as_vector, check_finite, check_positive
+from ._checks import (as_key, check_divergence, check_int, as_matrix, as_vector, check_finite,
+                      check_lr, check_memory, check_positive)
 from ._random import numpy_rng
 
 __all__ = [
@@ -90,9 +91,18 @@ def _as_factor(fn: str, name: str, U, d: int) -> jax.Array:
     return U
 
 
-def _rank(X: np.ndarray) -> int:
+def _rank_tol(d: int, dtype) -> float:
+    """Relative eigenvalue tolerance of the numerical rank: ``10 d eps`` of the working dtype
+    (an entry of a float32 ``X_star`` carries a rounding error of ``eps(float32)`` relative)."""
+    return 10.0 * d * float(np.finfo(np.dtype(dtype)).eps)
+
+
+def _rank(X: np.ndarray, dtype=None) -> int:
+    """Numerical rank of the symmetric ``X``: eigenvalues above :func:`_rank_tol` of ``dtype``
+    (default ``X``'s) times the largest one."""
     w = np.linalg.eigvalsh(0.5 * (X + X.T))
-    tol = max(X.shape) * np.finfo(X.dtype).eps * max(float(np.abs(w).max(initial=0.0)), 1e-300) * 10
+    tol = _rank_tol(max(X.shape), X.dtype if dtype is None else dtype) * \
+        max(float(np.abs(w).max(initial=0.0)), 1e-300)
     return int(np.sum(w > tol))
 
 
@@ -108,10 +118,19 @@ def _check_psd(fn: str, X: np.ndarray) -> None:
                          "for any U; pass a positive semidefinite matrix.")
 
 
-def _check_rank_fits(fn: str, r: int, k: int) -> None:
+def _check_rank_fits(fn: str, r: int, k: int, X=None, dtype=None) -> None:
     if k < r:
-        raise ValueError(f"{fn}: U has k={k} columns but X_star has rank r={r}, so U U^T can never "
-                         f"equal X_star; use k >= r (k = d is the over-parameterized choice).")
+        cause = ""
+        if X is not None:  # say whether the rank counted round-off of the working precision
+            w = np.sort(np.abs(np.linalg.eigvalsh(0.5 * (X + X.T))))[::-1]
+            tol = _rank_tol(X.shape[0], dtype)
+            rel = float(w[k] / w[0]) if w[0] > 0 else 0.0
+            cause = (f" (eigenvalue {k + 1} is {rel:.3g} x the largest, above the rank tolerance "
+                     f"{tol:.2g} = 10 d eps of {np.dtype(dtype).name}: a real direction, not "
+                     "round-off)")
+        raise ValueError(f"{fn}: U has k={k} columns but X_star has rank r={r}{cause}, so U U^T "
+                         f"can never equal X_star; use k >= r (k = d is the over-parameterized "
+                         "choice).")
 
 
 # --------------------------------------------------------------------------------------
@@ -406,8 +425,8 @@ def closest_factor(X_star, U0) -> ClosestFactor:
     Xn = np.asarray(X_star, np.float64)
     _check_psd(fn, Xn)
     w, V = np.linalg.eigh(0.5 * (Xn + Xn.T))
-    r = _rank(Xn)
-    _check_rank_fits(fn, r, U0.shape[1])
+    r = _rank(Xn, X_star.dtype)
+    _check_rank_fits(fn, r, U0.shape[1], Xn, X_star.dtype)
     P = V[:, -r:] * np.sqrt(np.maximum(w[-r:], 0.0)) if r else np.zeros((d, 0))
     U0n = np.asarray(U0, np.float64)
     if r:
@@ -498,15 +517,19 @@ def gd(A, y, U0, *, lr: float, steps: int, X_star=None) -> LowRankGD:
     """
     fn = "gd"
     A, y, U0 = _check_problem(fn, A, y, U0, "U0")
-    check_positive(fn, "lr", lr)
+    check_lr(fn, lr, U0.dtype)
     steps = check_int(fn, "steps", steps, 0)
     d = A.shape[1]
+    k = U0.shape[1]
+    check_memory(fn, float(steps + 1) * (k + 4) * jnp.dtype(U0.dtype).itemsize,
+                 f"the trajectory of steps={steps} (losses, errors, distances, path lengths and "
+                 f"the k={k} eigenvalues of U_t U_t^T at every step)", "use fewer steps")
     has_star = X_star is not None
     if has_star:
         X_star = _as_square(fn, "X_star", X_star, d)
         Xn = np.asarray(X_star, np.float64)
         _check_psd(fn, Xn)
-        _check_rank_fits(fn, _rank(Xn), U0.shape[1])
+        _check_rank_fits(fn, _rank(Xn, X_star.dtype), U0.shape[1], Xn, X_star.dtype)
         X_star = X_star.astype(U0.dtype)
     else:
         X_star = jnp.zeros((d, d), U0.dtype)

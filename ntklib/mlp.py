@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _tiles as _gram
-from ._checks import as_matrix
+from ._checks import as_key, as_matrix, check_int, is_float64, warn_gram_downcast
 from .shallow import ACTIVATIONS, PARAMETERIZATIONS, activation_fn
 
 __all__ = ["MLP", "as_mlp", "init", "apply", "mlp_ntk", "mlp_gram_flops"]
@@ -192,6 +192,7 @@ def init(net: MLP, d: int, *, key, dtype=None) -> list:
       a list of ``L`` dicts ``{"W": (n_l, n_{l-1}), "b": (n_l,)}`` (no ``"b"`` without bias).
     """
     fn = "mlp.init"
+    key = as_key(fn, key)
     _check_net(fn, net)
     if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
         raise ValueError(f"{fn}: d must be an integer >= 1 (the input dimension), got {d!r}.")
@@ -256,10 +257,9 @@ def apply(net: MLP, params, X) -> jax.Array:
     """
     fn = "mlp.apply"
     _check_net(fn, net)
-    if jnp.ndim(X) != 2:
-        raise ValueError(f"{fn}: X must be a 2-D array (n, d), got shape {jnp.shape(X)}.")
-    _check_params(fn, net, params, jnp.shape(X)[1])
-    return _forward(net, params, jnp.asarray(X))
+    X = as_matrix(fn, "X", X)  # 2-D, non-empty, finite (concrete values only)
+    _check_params(fn, net, params, X.shape[1])
+    return _forward(net, params, X)
 
 
 def _features(net: MLP, params, X):
@@ -338,6 +338,9 @@ def mlp_gram_flops(net: MLP, n1: int, n2: int, d: int, sym: bool = False) -> flo
     plus ``2 n1 n2 sum_l (n_{l-1} + n_l)`` for the Grams (the output layer's ``G`` is a
     constant, so only ``n_{L-1}`` there), halved when ``sym`` (symmetric products).
     """
+    fn = "mlp_gram_flops"
+    _check_net(fn, net)
+    n1, n2, d = (check_int(fn, name, v, 1) for name, v in (("n1", n1), ("n2", n2), ("d", d)))
     dims = _dims(net, d)
     mac = sum(i * o for i, o in zip(dims[:-1], dims[1:]))
     rows = n1 if sym else n1 + n2
@@ -383,6 +386,7 @@ def mlp_ntk(net: MLP, params, X1, X2=None, *, mesh=None, out=None,
     (4, 4)
     """
     fn = "mlp_ntk"
+    was64 = any(is_float64(a) for a in jax.tree_util.tree_leaves((params, X1, X2)))
     _check_net(fn, net)
     X1 = as_matrix(fn, "X1", X1)
     d = _check_params(fn, net, params, X1.shape[1])
@@ -408,15 +412,16 @@ def mlp_ntk(net: MLP, params, X1, X2=None, *, mesh=None, out=None,
         if mesh is not None:
             D = int(np.prod(mesh.devices.shape))
             strip = max(D, strip // D * D)
-        return _gram.host_rows(fn, lambda r0, r1: _rows(net, params, X1[r0:r1], Xc, mesh),
-                               n1, n2, strip, out, dtype, progress)
-    if mesh is not None:
-        return _rows(net, params, X1, X1 if X2 is None else X2, mesh)
-    if X2 is None:
-        if _gram.use_host(n1, params, X1):
-            return _ntk_host(net, params, X1)
-        return _ntk_impl(net, params, X1, None, True)
-    return _ntk_impl(net, params, X1, X2, False)
+        K = _gram.host_rows(fn, lambda r0, r1: _rows(net, params, X1[r0:r1], Xc, mesh),
+                            n1, n2, strip, out, dtype, progress)
+    elif mesh is not None:
+        K = _rows(net, params, X1, X1 if X2 is None else X2, mesh)
+    elif X2 is None:
+        K = _ntk_host(net, params, X1) if _gram.use_host(n1, params, X1) else \
+            _ntk_impl(net, params, X1, None, True)
+    else:
+        K = _ntk_impl(net, params, X1, X2, False)
+    return warn_gram_downcast(fn, was64, dtype, K)
 
 
 def _rows(net, params, Xr, Xc, mesh):

@@ -93,7 +93,11 @@ def jacobian(model: Callable, params, X, *, args: tuple = (), mode: str = "auto"
                          f"got {type(model).__name__}.")
     params = as_float_tree("jacobian", "params", params)
     data = check_data("jacobian", X, args)
-    out = jax.eval_shape(lambda t, a: model(t, *a), params, data)
+    try:
+        out = jax.eval_shape(lambda t, a: model(t, *a), params, data)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"jacobian: calling model(params, X, *args) failed ({err}); check that "
+                         "params, X and args have the shapes the model expects.") from err
     if getattr(out, "ndim", None) != 1:
         raise ValueError(f"jacobian: model must return a 1-D array (n,), got shape "
                          f"{getattr(out, 'shape', type(out).__name__)}; ravel the model output.")
@@ -116,7 +120,13 @@ def loss(model: Callable, params, X, y, *, args: tuple = ()) -> jax.Array:
     >>> float(loss(_linear, jnp.ones(2), jnp.eye(2), jnp.zeros(2)))
     1.0
     """
-    r = model(params, X, *args) - jnp.asarray(y)
+    y = jnp.asarray(y)
+    out = model(params, X, *args)
+    if getattr(out, "shape", None) != y.shape or y.ndim != 1:
+        raise ValueError(f"loss: the model output model(params, X) has shape "
+                         f"{tuple(getattr(out, 'shape', ()))} but y has shape {tuple(y.shape)}; "
+                         "the model must return one prediction per target (y of shape (n,)).")
+    r = out - y
     return 0.5 * jnp.sum(r * r)
 
 

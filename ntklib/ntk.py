@@ -43,7 +43,9 @@ from . import _gram
 from ._tiles import (default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded,
                      use_host)
 from .mlp import as_mlp, mlp_ntk
-from ._checks import as_key, as_matrix, check_kernel, as_vector, check_finite, check_int, check_positive, float_dtype
+from ._checks import (as_key, as_matrix, check_kernel, as_vector, check_finite, check_int, check_lr,
+                      check_memory, check_positive, float_dtype, is_float64,
+                      warn_gram_downcast)
 from ._net import check_inputs, check_net, check_params, structured_gram
 from .shallow import ShallowNet, activation_fn
 
@@ -173,6 +175,7 @@ def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256
     (2, 2)
     """
     fn = "empirical_ntk"
+    was64 = any(is_float64(a) for a in jax.tree_util.tree_leaves((params, X1, X2)))
     if not callable(model):
         raise ValueError(f"{fn}: model must be callable as model(params, X) -> (n,), "
                          f"got {type(model).__name__}.")
@@ -205,7 +208,8 @@ def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256
     if out is None and n1 * n2 * jnp.dtype(dtype).itemsize > 0.8 * device_bytes(mesh):
         out = "auto"
     if mesh is None and out is None:
-        return _gram.empirical(model, params, X1, X2, int(block_size), progress)
+        return warn_gram_downcast(fn, was64, dtype,
+                              _gram.empirical(model, params, X1, X2, int(block_size), progress))
     Xc = X1 if X2 is None else X2
     bc = -(-n2 // -(-n2 // int(block_size)))  # equal column blocks of <= block_size rows
     Xcp = _pad_to(Xc, -(-n2 // bc) * bc)
@@ -217,10 +221,11 @@ def empirical_ntk(model: Callable, params, X1, X2=None, *, block_size: int = 256
         return row_sharded(block, params, X1[r0:r1], Xcp, mesh)
 
     if out is None:
-        return rows(0, n1)
+        return warn_gram_downcast(fn, was64, dtype, rows(0, n1))
     D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
-    return host_rows(fn, rows, n1, n2, _strip_rows(n1, n2, D, D * int(block_size)), out,
-                     dtype, progress)
+    return warn_gram_downcast(fn, was64, dtype, host_rows(
+        fn, rows, n1, n2, _strip_rows(n1, n2, D, D * int(block_size)), out, dtype, progress))
+
 
 
 # --------------------------------------------------------------------------- structured NTK
@@ -297,6 +302,7 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
       when ``out`` is used.
     """
     fn = "structured_ntk"
+    was64 = any(is_float64(a) for a in jax.tree_util.tree_leaves((params, X1, X2)))
     check_net(fn, net)
     W, v = check_params(fn, net, params)
     X1 = check_inputs(fn, W, X1, "X1")
@@ -323,13 +329,15 @@ def structured_ntk(net: ShallowNet, params, X1, X2=None, *, mesh=None, out=None,
     if out is not None:
         Xc = X1 if X2 is None else X2
         D = 1 if mesh is None else int(np.prod(mesh.devices.shape))
-        return host_rows(fn, lambda r0, r1: rows(X1[r0:r1], Xc), n1, n2,
-                         _strip_rows(n1, n2, D, n1), out, dtype, progress)
-    if mesh is not None:
-        return rows(X1, X1 if X2 is None else X2)
-    if X2 is None and use_host(n1, W, v, X1):
-        return _structured_host(W, v, X1, scale, *static)
-    return _structured_impl(W, v, X1, X2, scale, *static)
+        K = host_rows(fn, lambda r0, r1: rows(X1[r0:r1], Xc), n1, n2,
+                      _strip_rows(n1, n2, D, n1), out, dtype, progress)
+    elif mesh is not None:
+        K = rows(X1, X1 if X2 is None else X2)
+    elif X2 is None and use_host(n1, W, v, X1):
+        K = _structured_host(W, v, X1, scale, *static)
+    else:
+        K = _structured_impl(W, v, X1, X2, scale, *static)
+    return warn_gram_downcast(fn, was64, dtype, K)
 
 
 def gram(model, params, X1, X2=None, **kw) -> jax.Array:
@@ -691,6 +699,11 @@ def kernel_regression_gd(K_train, K_test_train, y, f0_train, f0_test, *, lr: flo
         raise ValueError(f"{fn}: discrete GD needs integer t, got {t}; round t or pass "
                          "flow=True for gradient flow at time lr * t.")
     dtype = float_dtype(K, Kx, y, f0, f0x)
+    check_lr(fn, lr, dtype)
+    check_memory(fn, float(tn.size) * 3 * (n + Kx.shape[0]) * jnp.dtype(dtype).itemsize,
+                 f"the predictions train and test at {tn.size} times (shapes (T, n) = "
+                 f"({tn.size}, {n}) and (T, n_test) = ({tn.size}, {Kx.shape[0]}), with their "
+                 "temporaries)", "pass fewer times t")
     lam = np.linalg.eigvalsh(0.5 * (np.asarray(K, np.float64) + np.asarray(K, np.float64).T))
     check_kernel(fn, "K_train", K, eigenvalues=lam)  # symmetric and PSD within 10 sqrt(eps)
     lam_max = float(lam[-1])

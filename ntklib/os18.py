@@ -46,8 +46,8 @@ from jax.flatten_util import ravel_pytree
 from . import _activations
 from ._checks import (as_key, is_float64, warn_downcast, as_matrix, as_vector, check_int, check_nonnegative, check_overparameterized,
                       check_positive)
-from ._flat import (batched_map, check_jacobian_rank, check_model, flat_like, flat_model, jac_fn,
-                    jacobian_impl, opnorms)
+from ._flat import (batched_map, check_data, check_jacobian_rank, check_model, flat_like,
+                    flat_model, jac_fn, jacobian_impl, opnorms)
 from ._random import numpy_rng
 from .nonlinear import NonlinearGD, gauss_newton_closest, jacobian
 
@@ -228,6 +228,9 @@ def constants_table(c: OS18Constants, *, meaning: bool = False) -> list[tuple]:
     With ``meaning=True`` each row gets a fourth entry, the one-line definition from
     :data:`MEANINGS`. Ready for ``pandas.DataFrame(rows, columns=[...])`` or a Markdown table.
     """
+    if not hasattr(c, "kinds") or not all(hasattr(c, name) for name in MEANINGS):
+        raise ValueError(f"constants_table: c must be the OS18Constants that os18_constants "
+                         f"returns, got {type(c).__name__}.")
     rows = []
     for name, text in MEANINGS.items():
         value = getattr(c, name)
@@ -954,7 +957,14 @@ def sigma_min_along(model: Callable, params0, thetas, X, *, args: tuple = ()) ->
     Returns:
       ``(T,)`` float64 array.
     """
+    fn = "sigma_min_along"
     flat0, unravel = ravel_pytree(params0)
+    data = check_data(fn, X, args)
+    try:
+        jax.eval_shape(lambda t, a: model(t, *a), params0, data)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{fn}: calling model(params0, X, *args) failed ({err}); check that "
+                         "params0, X and args have the shapes the model expects.") from err
     T = np.asarray(thetas)
     if T.ndim != 2 or T.shape[1] != flat0.size:
         raise ValueError(f"sigma_min_along: thetas must be (T, p={flat0.size}), got shape {T.shape}; "

@@ -21,7 +21,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, check_positive
+from ._checks import as_matrix, check_int, check_positive
 from .data import sphere
 from .ntk import gram
 from .shallow import ShallowNet, train_gd
@@ -90,7 +90,8 @@ def grid_data(n: int, d: int, *, seed: int, keys: Callable = jax.random.key):
     """
     check_positive("grid_data", "n", n, integer=True)
     check_positive("grid_data", "d", d, integer=True)
-    key_data, _ = jax.random.split(keys(int(seed)))
+    seed = check_int("grid_data", "seed", seed, 0)
+    key_data, _ = jax.random.split(keys(seed))
     return _problem(n, d, key_data)
 
 
@@ -153,6 +154,9 @@ def grid_boundary(grid: FitGrid, *, level: float = 0.5) -> dict:
     >>> grid_boundary(g)
     {8: 4, 16: 8}
     """
+    if not all(hasattr(grid, f) for f in ("grid_n", "grid_k", "success")):
+        raise ValueError(f"grid_boundary: grid must be a FitGrid (what fit_grid returns), got "
+                         f"{type(grid).__name__}.")
     out = {}
     for j, n in enumerate(grid.grid_n):
         ok = np.flatnonzero(np.asarray(grid.success)[:, j] >= level)
@@ -256,6 +260,10 @@ def os19_condition(X, activation: str, *, delta: float = 0.1, nodes: int = 96) -
       :class:`OS19Condition`.
     """
     fn = "os19_condition"
+    if activation not in SMOOTH:
+        raise ValueError(f"{fn}: activation must be one of {sorted(SMOOTH)} (smooth), got {activation!r}; "
+                         "for the ReLU use ntklib.ntk.lambda0 (closed form).")
+    check_positive(fn, "nodes", nodes, integer=True)
     delta = float(delta)
     if not 0.0 < delta < 1.0:
         raise ValueError(f"{fn}: delta must lie in (0, 1), got {delta!r}.")

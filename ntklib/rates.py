@@ -66,6 +66,7 @@ def time_to_loss(traj: TimedTrajectory, target: float) -> Reached:
     Returns:
       :class:`Reached` (fields ``None`` if the run never got there).
     """
+    _check_traj("time_to_loss", traj, ("rel_losses", "step", "times", "epochs"))
     check_positive("time_to_loss", "target", target)
     hit = np.flatnonzero(np.asarray(traj.rel_losses) <= float(target))
     if hit.size == 0:
@@ -77,7 +78,17 @@ def time_to_loss(traj: TimedTrajectory, target: float) -> Reached:
 
 def residual_norms(traj: TimedTrajectory) -> np.ndarray:
     r"""Residual norms :math:`\lVert f(w_t, X) - y\rVert_2 = \sqrt{2 L_t}` of a run's records, ``(K + 1,)``."""
+    _check_traj("residual_norms", traj, ("losses",))
     return np.sqrt(2.0 * np.asarray(traj.losses, np.float64))
+
+
+def _check_traj(fn: str, traj, fields) -> None:
+    """Raise unless ``traj`` is a run record (a TimedTrajectory) with ``fields``."""
+    missing = [f for f in fields if not hasattr(traj, f)]
+    if missing:
+        raise ValueError(f"{fn}: traj must be a TimedTrajectory (what ntklib.ggn.ggn and "
+                         f"ntklib.baselines.train_optax return), got {type(traj).__name__} "
+                         f"without {', '.join(missing)}.")
 
 
 def convergence_order(residuals, *, floor: float = 0.0, start: int = 0) -> ConvergenceOrder:

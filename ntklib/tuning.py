@@ -42,7 +42,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, as_vector, check_int
+from ._checks import as_key, as_matrix, as_vector, check_int
+from ._runs import prepare
 from ._batching import apply as model_apply
 from .baselines import train_optax, tune_lr
 
@@ -137,8 +138,7 @@ def validation_split(X, y, *, fraction: float = 0.2, key):
     if n_val < 1 or n_val > n - 1:
         raise ValueError(f"{fn}: fraction={fraction} of n={n} leaves an empty part; use more "
                          "data or a fraction nearer 0.5.")
-    if key is None:
-        raise ValueError(f"{fn}: pass key=jax.random.key(seed); the split is random.")
+    key = as_key(fn, key)
     perm = jax.random.permutation(key, n)
     fit, val = perm[n_val:], perm[:n_val]
     return X[fit], y[fit], X[val], y[val]
@@ -160,8 +160,9 @@ def mse(model, params, X, y) -> float:
     >>> mse(lambda w, X: X @ w, jnp.ones(2), jnp.eye(2), jnp.zeros(2))
     1.0
     """
+    params, X, y = prepare("mse", model, params, X, y)
     f = model_apply(model, params, X)
-    return float(jnp.mean((jnp.asarray(f) - jnp.asarray(y)) ** 2))
+    return float(jnp.mean((f - y) ** 2))
 
 
 def grid(**axes) -> list:
@@ -205,6 +206,12 @@ def optax_trainer(model, params0, X_fit, y_fit, X_val, y_val, *, optimizer: str,
     factories = {"sgd": optax.sgd, "adam": optax.adam}
     if optimizer not in factories:
         raise ValueError(f"optax_trainer: optimizer must be 'sgd' or 'adam', got {optimizer!r}.")
+    fn = "optax_trainer"  # checked here, once, rather than at the first train(...)
+    prepare(fn, model, params0, X_fit, y_fit)
+    prepare(fn, model, params0, X_val, y_val)
+    check_int(fn, "steps", steps, 1)
+    if batch_size is not None:
+        key = as_key(fn, key)
     cache = {}
 
     def prefetch(lrs):
@@ -341,11 +348,13 @@ def paired_difference(model, params_a, params_b, X, y) -> PairedDifference:
     >>> paired_difference(lambda w, X: X @ w, jnp.ones(3), jnp.zeros(3), X, y).diff
     1.0
     """
-    X = jnp.asarray(X)
+    fn = "paired_difference"
+    params_a, X, y = prepare(fn, model, params_a, X, y)
+    params_b, _, _ = prepare(fn, model, params_b, X, y)
     if X.shape[0] < 2:
         raise ValueError("paired_difference: needs at least 2 test points for a standard error.")
-    ea = (model_apply(model, params_a, X) - jnp.asarray(y)) ** 2
-    eb = (model_apply(model, params_b, X) - jnp.asarray(y)) ** 2
+    ea = (model_apply(model, params_a, X) - y) ** 2
+    eb = (model_apply(model, params_b, X) - y) ** 2
     d = np.asarray(ea - eb, np.float64)
     diff, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size))
     return PairedDifference(diff=diff, se=se, z=diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0)

@@ -19,7 +19,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_positive
+from ._checks import as_matrix, check_positive
 from .data import corrupt_labels
 from .ntk import gram
 from .shallow import ShallowNet, train_gd
@@ -117,8 +117,17 @@ def corruption_sweep(net: ShallowNet, X, y, fractions, *, seeds: int, steps: int
     Returns:
       :class:`CorruptionSweep`.
     """
-    check_positive("corruption_sweep", "seeds", seeds, integer=True)
-    fr = np.asarray([float(p) for p in fractions])
+    fn = "corruption_sweep"
+    check_positive(fn, "seeds", seeds, integer=True)
+    try:
+        fr = np.asarray([float(p) for p in fractions])
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}: fractions must be a sequence of numbers in [0, 1], got "
+                         f"{fractions!r}.") from None
+    if fr.size == 0 or not np.all((fr >= 0) & (fr <= 1)):
+        raise ValueError(f"{fn}: fractions must be a non-empty sequence of shares of random "
+                         f"labels in [0, 1], got {fractions!r}.")
+    X = as_matrix(fn, "X", X)
     out = np.full((seeds, fr.size), np.nan)
     d = X.shape[1]
     for s in range(seeds):
@@ -156,6 +165,9 @@ def trend(sweep: CorruptionSweep) -> Trend:
     >>> t = trend(sw); round(t.slope, 6), t.increasing, t.monotone_means
     (18.0, True, True)
     """
+    if not all(hasattr(sweep, f) for f in ("steps", "fractions")):
+        raise ValueError(f"trend: sweep must be the CorruptionSweep that corruption_sweep "
+                         f"returns, got {type(sweep).__name__}.")
     S = np.asarray(sweep.steps, np.float64)
     if np.isnan(S).any():
         raise ValueError("trend: some runs did not fit within the budget; raise steps before reading a trend.")

@@ -478,3 +478,129 @@ def test_bad_inputs_raise():
         robust_eval(net, params, X, y, eps=0.1, key=None)
     with pytest.raises(ValueError, match="restarts must be an integer >= 1"):
         robust_eval(net, params, X, y, eps=0.1, restarts=0, key=jax.random.PRNGKey(0))
+
+
+# ----------------------------------------------------------------------------- the theorem's algorithm and its bounds
+
+from ntklib.adversarial import (  # noqa: E402
+    comparator_losses,
+    ogd_regret_bound,
+    ogd_step_size,
+    shallow_gradient_bound,
+)
+
+
+def relu_net(params, x):
+    """f(x) = v . relu(W x / sqrt(d)) / sqrt(m), W stored (m, d): the network of the bound."""
+    m, d = params["W"].shape
+    return jax.nn.relu(x @ params["W"].T / math.sqrt(d)) @ params["v"] / math.sqrt(m)
+
+
+def test_training_records_gradient_norm_projection_and_points(robust_problem):
+    params0, X, y = robust_problem
+    kw = dict(TRAIN, eps=0.5, steps=1)
+    free = adversarial_training(net, params0, X, y, keep_points=True, **kw)
+    # Oracle: the gradient is (w_0 - w_1) / lr over the trained leaves (v frozen, zero).
+    step = np.sqrt(sum(np.sum((np.asarray(free.params[k], np.float64) - np.asarray(params0[k])) ** 2)
+                       for k in params0))
+    np.testing.assert_allclose(free.grad_norm[0], step / TRAIN["lr"], rtol=1e-5)
+    assert not bool(free.projected[0])
+    # The kept points are the attack's points at w_0, where the surrogate loss was measured.
+    atk = pgd(net_sq, X, y, eps=0.5, norm="l2", steps=5, args=(params0,))
+    np.testing.assert_allclose(free.points[0], atk.x_adv, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(comparator_losses(net, params0, free.points, y),
+                               free.surrogate_loss, rtol=1e-5)
+    D = np.linalg.norm(np.asarray(free.params["W"], np.float64) - np.asarray(params0["W"]))
+    for frac, moved in ((0.5, True), (2.0, False)):  # a radius below / above the free step
+        out = adversarial_training(net, params0, X, y, project_radius=frac * D,
+                                   radius_scaling="none", **kw)
+        assert bool(out.projected[0]) is moved
+    assert free.points is not None
+    assert adversarial_training(net, params0, X, y, **kw).points is None
+
+
+def test_shallow_gradient_bound_is_attained_and_holds(x64, rng):
+    # Equality: one example, one active unit: ||grad_W L|| = |r| ||x|| / sqrt(d) = sqrt(2L) ||x|| / sqrt(d).
+    d = 4
+    x = jnp.asarray([[0.5, -1.0, 2.0, 0.3]])
+    p = {"W": jnp.asarray([[1.0, 0.0, 1.0, 0.0]]), "v": jnp.asarray([1.0])}  # w.x = 2.5 > 0: active
+    y1 = jnp.asarray([-1.0])
+    L = lambda p_: jnp.mean(0.5 * (relu_net(p_, x) - y1) ** 2)  # noqa: E731
+    g = np.linalg.norm(np.asarray(jax.grad(L)(p)["W"]))
+    bound = shallow_gradient_bound(float(L(p)), x_norm=float(jnp.linalg.norm(x)), d=d)
+    np.testing.assert_allclose(g, bound, rtol=1e-12)
+    # Inequality on random instances with v = +-1 and v_max, output scale alpha.
+    for seed in range(5):
+        r = np.random.default_rng(seed)
+        n, m, d = 7, 12, 5
+        X = r.normal(size=(n, d))
+        Y = r.normal(size=n)
+        q = {"W": jnp.asarray(r.normal(size=(m, d))), "v": jnp.asarray(2.0 * np.sign(r.normal(size=m)))}
+        L = lambda p_: jnp.mean(0.5 * (3.0 * relu_net(p_, X) - Y) ** 2)  # noqa: E731
+        g = np.linalg.norm(np.asarray(jax.grad(L)(q)["W"]))
+        b = shallow_gradient_bound(float(L(q)), x_norm=np.linalg.norm(X, axis=1).max(), d=d,
+                                   v_max=2.0, output_scale=3.0)
+        assert g <= b * (1 + 1e-12)
+        assert g >= 0.05 * b  # not vacuous on these instances
+
+
+def test_ogd_regret_bound_hand_computation_and_telescoping_identity(x64, rng):
+    # By hand: 3^2 / (2 * 0.5) + 0.5 / 2 * cumsum([1, 4]) = [9.25, 10.25].
+    np.testing.assert_allclose(ogd_regret_bound(3.0, [1.0, 4.0], lr=0.5), [9.25, 10.25])
+    # For linear losses and unprojected steps the bound is an identity:
+    # regret + ||W_T' - W*||^2 / (2 eta) = ||W_0 - W*||^2 / (2 eta) + eta/2 sum ||g_t||^2.
+    eta, T = 0.3, 20
+    G = rng.normal(size=(T, 4))  # an adversary's gradients, any sequence
+    W0, Wstar = rng.normal(size=4), rng.normal(size=4)
+    W = np.vstack([W0, W0 - eta * np.cumsum(G, axis=0)])
+    regret = np.cumsum(np.einsum("ti,ti->t", G, W[:-1] - Wstar))
+    bound = ogd_regret_bound(np.linalg.norm(W0 - Wstar), np.sum(G ** 2, axis=1), lr=eta)
+    np.testing.assert_allclose(regret + np.sum((W[1:] - Wstar) ** 2, axis=1) / (2 * eta), bound,
+                               rtol=1e-12)
+    # Projected OGD on convex quadratics l_t(w) = ||w - c_t||^2 / 2, c_t chosen against w_t.
+    R, w, Wst = 1.0, np.zeros(3), np.array([0.6, 0.0, 0.0])
+    losses, comp, gsq = [], [], []
+    for t in range(50):
+        c = w + np.array([1.0, (-1.0) ** t, 0.5])  # adversarial: pushes w around
+        losses.append(0.5 * np.sum((w - c) ** 2)); comp.append(0.5 * np.sum((Wst - c) ** 2))
+        gr = w - c
+        gsq.append(np.sum(gr ** 2))
+        w = w - 0.1 * gr
+        w = w * min(1.0, R / np.linalg.norm(w))
+    b = ogd_regret_bound(np.linalg.norm(Wst), gsq, lr=0.1)
+    assert np.all(np.cumsum(np.subtract(losses, comp)) <= b)
+
+
+def test_ogd_step_size_minimizes_the_bound():
+    D, G, T = 2.0, 0.7, 100
+    eta = ogd_step_size(D, G, T)
+    f = lambda e: D ** 2 / (2 * e) + e * G ** 2 * T / 2  # noqa: E731
+    grid = eta * np.linspace(0.5, 1.5, 101)
+    assert f(eta) <= f(grid).min() * (1 + 1e-12)
+    np.testing.assert_allclose(f(eta), D * G * math.sqrt(T), rtol=1e-12)
+
+
+def test_comparator_losses_match_a_loop(x64, rng):
+    params = init_net(3, 4, 8)
+    P = jnp.asarray(rng.normal(size=(6, 5, 4)))
+    y = jnp.asarray(rng.normal(size=5))
+    got = comparator_losses(net, params, P, y)
+    want = [np.mean(0.5 * (np_net(params, P[t]) - np.asarray(y)) ** 2) for t in range(6)]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_bound_helpers_reject_bad_input():
+    with pytest.raises(ValueError, match="surrogate_loss must be >= 0"):
+        shallow_gradient_bound([-1.0], x_norm=1.0, d=2)
+    with pytest.raises(ValueError, match="x_norm"):
+        shallow_gradient_bound([1.0], x_norm=0.0, d=2)
+    with pytest.raises(ValueError, match="non-empty 1-d"):
+        ogd_regret_bound(1.0, [], lr=0.1)
+    with pytest.raises(ValueError, match="squared norms"):
+        ogd_regret_bound(1.0, [-1.0], lr=0.1)
+    with pytest.raises(ValueError, match="lr"):
+        ogd_regret_bound(1.0, [1.0], lr=0.0)
+    with pytest.raises(ValueError, match="steps"):
+        ogd_step_size(1.0, 1.0, 0)
+    with pytest.raises(ValueError, match="keep_points=True"):
+        comparator_losses(net, init_net(0, 2, 3), np.ones((4, 2)), np.ones(4))

@@ -77,3 +77,14 @@ def test_book_executes_the_chapter_notebooks_and_never_the_student_versions():
     got = [p.relative_to(ROOT).as_posix() for p in course._book_notebooks(execute)]
     assert sorted(got) == sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert not [p for p in got if p.startswith("assignments/")]
+
+
+def test_every_reference_links_to_its_source():
+    """Each entry of the reference list carries a DOI, a URL (the proceedings' or publisher's
+    page) or an arXiv eprint, which the list prints as a link (issue 19)."""
+    from pybtex.database import parse_file
+
+    entries = parse_file(ROOT / "book" / "references.bib").entries
+    missing = [key for key, entry in entries.items()
+               if not {"doi", "url", "eprint"} & {f.lower() for f in entry.fields}]
+    assert len(entries) > 20 and not missing, f"no doi, url or eprint: {missing}"

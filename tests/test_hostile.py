@@ -17,9 +17,10 @@ import jax.numpy as jnp
 import optax
 
 import ntklib
-from ntklib import (DivergenceWarning, PrecisionWarning, adversarial, baselines, data,
-                    generalization as gen, ggn, glm, linear, lowrank, nonlinear as nl, ntk,
-                    os18, rates, shallow)
+from ntklib import (DivergenceWarning, PrecisionWarning, adversarial, baselines, claims, config,
+                    data, generalization as gen, ggn, ggn_theory, glm, li20_paper, linear,
+                    lowrank, mlp, nonlinear as nl, ntk, os18, os19_paper, rates, shallow, tuning,
+                    zhang17)
 
 
 @pytest.fixture(params=["x32", "x64"], autouse=True)
@@ -290,6 +291,189 @@ ERRORS = [
 ]
 
 
+MLP = mlp.MLP((8,))
+K3 = np.eye(3)
+HUGE = 10**12  # steps: a record of 10**12 steps needs terabytes on any machine
+
+
+def params_mlp():
+    return MLP.init(3, key=0)
+
+
+def _sweep():
+    return zhang17.CorruptionSweep(fractions=np.array([0.0]), steps=np.ones((1, 1)), budget=2,
+                                   every=1)
+
+
+ERRORS += [
+    # impossible memory requests, before allocating (issue 14, class 9), in every trainer
+    ("ggn", "ggn-memory", lambda: ggn.ggn(NET, params_net(), XN, YN, steps=HUGE), ValueError,
+     r"ggn: the record of steps=1000000000000 \(192 bytes a step\) needs [0-9.e+]+ GiB but the "
+     r"device has .* pass max_time"),
+    ("ggn", "minibatch-memory", lambda: ggn.ggn_minibatch(
+        NET, params_net(), XN, YN, steps=HUGE, batch_size=2, key=0), ValueError,
+     r"ggn_minibatch: the record of steps=1000000000000 .* needs .* GiB"),
+    ("baselines", "optax-memory", lambda: baselines.train_optax(
+        NET, params_net(), XN, YN, optimizer=optax.sgd(0.1), steps=HUGE), ValueError,
+     r"train_optax: the record of steps=1000000000000 .* needs .* GiB"),
+    ("baselines", "tune_lr-memory", lambda: baselines.tune_lr(NET, params_net(), XN, YN,
+                                                              steps=HUGE // 10), ValueError,
+     r"tune_lr: the record of steps=100000000000 x 16 runs .* needs .* GiB .*use fewer steps\.$"),
+    ("generalization", "track-memory", lambda: gen.track(lin_model, T5, X35, Y3, lr=0.01,
+                                                         steps=HUGE), ValueError,
+     r"track: the record at 1000000000001 steps .* needs .* GiB .*pass record="),
+    ("lowrank", "gd-memory", lambda: lowrank.gd(np.ones((2, 3, 3)), np.ones(2), np.ones((3, 1)),
+                                                lr=0.1, steps=HUGE), ValueError,
+     r"gd: the trajectory of steps=1000000000000 .* needs .* GiB"),
+    ("ntk", "kreg-memory", lambda: ntk.kernel_regression_gd(
+        np.eye(1000), np.ones((2, 1000)), np.ones(1000), np.zeros(1000), np.zeros(2), lr=0.1,
+        t=np.broadcast_to(3.0, (10**7,))), ValueError,
+     r"kernel_regression_gd: the predictions train and test at 10000000 times .* needs .* GiB"),
+    ("adversarial", "training-memory", lambda: adversarial.adversarial_training(
+        lin_model, T5, X35, Y3, eps=0.1, lr=0.01, steps=HUGE), ValueError,
+     r"adversarial_training: the record of steps=1000000000000 .* needs .* GiB"),
+    # keys (class 2): mlp.init and tuning went around the shared key check
+    ("mlp", "init-key-None", lambda: MLP.init(3, key=None), ValueError,
+     r"mlp.init: key is None, but mlp.init needs a PRNG key"),
+    ("mlp", "init-key-str", lambda: mlp.init(MLP, 3, key="a"), ValueError,
+     r"mlp.init: key must be a PRNG key or an int seed, got a str"),
+    ("tuning", "validation_split-key-None", lambda: tuning.validation_split(
+        XN, YN, fraction=0.5, key=None), ValueError, r"validation_split: key is None"),
+    ("tuning", "optax_trainer-key-None", lambda: tuning.optax_trainer(
+        NET, params_net(), XN, YN, XN, YN, optimizer="sgd", steps=2, batch_size=2, key=None),
+     ValueError, r"optax_trainer: key is None"),
+    # empty inputs (class 4)
+    ("mlp", "apply-n0", lambda: mlp.apply(MLP, params_mlp(), np.zeros((0, 3))), ValueError,
+     r"mlp.apply: X is empty \(shape \(0, 3\)\)"),
+    ("adversarial", "pgd-n0", lambda: adversarial.pgd(
+        _loss_fn, np.zeros((0, 3)), np.zeros((0, 3)), eps=0.1, key=0), ValueError,
+     r"pgd: x is empty \(shape \(0, 3\)\)"),
+    ("adversarial", "robust_eval-n0", lambda: adversarial.robust_eval(
+        lin_model, T5, np.zeros((0, 5)), np.zeros(0), eps=0.1, key=0), ValueError,
+     r"robust_eval: X is empty"),
+    ("generalization", "fit_fractions-n0", lambda: gen.fit_fractions(
+        np.zeros(0), np.zeros(0), np.zeros(0)), ValueError, r"fit_fractions: y_true is empty"),
+    ("zhang17", "sweep-no-fractions", lambda: zhang17.corruption_sweep(
+        NET, XN, YN, [], seeds=1, steps=2, every=1), ValueError,
+     r"corruption_sweep: fractions must be a non-empty sequence"),
+    ("data", "clusterable-too-many-clusters", lambda: data.clusterable(
+        3, 3, num_clusters=5, key=0), ValueError,
+     r"clusterable: num_clusters=5 exceeds the n=3 points"),
+    ("config", "select-empty", lambda: config.select({}), ValueError,
+     r"select: configs must be a non-empty dict"),
+    ("mlp", "gram_flops-n0", lambda: mlp.mlp_gram_flops(MLP, 0, 3, 3), ValueError,
+     r"mlp_gram_flops: n1 must be an integer >= 1, got 0"),
+    # NaN and non-real inputs (classes 5, 6)
+    ("mlp", "apply-nan", lambda: mlp.apply(MLP, params_mlp(), np.full((2, 3), np.nan)),
+     ValueError, r"mlp.apply: X contains 6 non-finite value"),
+    ("linear", "gd-complex", lambda: linear.gd(1j * np.ones((1, 2)), [2.0], np.zeros(2), lr=0.25,
+                                              steps=2), ValueError,
+     r"gd: X must be a real array, got dtype complex"),
+    ("ggn_theory", "quadratic_ratios-nan", lambda: ggn_theory.quadratic_ratios([1.0, np.nan]),
+     ValueError, r"quadratic_ratios: residual norms must be finite"),
+    # unvalidated helpers: wrong shapes, wrong types, wrong values (class 6)
+    ("nonlinear", "loss-y-length", lambda: nl.loss(lin_model, T5, X35, np.ones(2)), ValueError,
+     r"loss: the model output model\(params, X\) has shape \(3,\) but y has shape \(2,\)"),
+    ("nonlinear", "jacobian-model-fails", lambda: nl.jacobian(lin_model, T5, np.ones((2, 4))),
+     ValueError, r"jacobian: calling model\(params, X, \*args\) failed"),
+    ("os18", "sigma_min_along-X", lambda: os18.sigma_min_along(
+        lin_model, T5, np.zeros((2, 5)), np.ones((3, 4))), ValueError,
+     r"sigma_min_along: calling model\(params0, X, \*args\) failed"),
+    ("os18", "constants_table-type", lambda: os18.constants_table(3), ValueError,
+     r"constants_table: c must be the OS18Constants"),
+    ("ggn_theory", "step_functions-lr0", lambda: ggn_theory.step_functions(
+        NET, params_net(), XN, YN, damping=0.1, lr=0.0), ValueError,
+     r"step_functions: lr must be a finite number > 0"),
+    ("ggn_theory", "step_functions-y", lambda: ggn_theory.step_functions(
+        NET, params_net(), XN, np.ones(3), damping=0.1, lr=0.1), ValueError,
+     r"step_functions: y has length 3 but must have length 4"),
+    ("ggn_theory", "measure-methods", lambda: ggn_theory.measure_step_costs(
+        NET, params_net(), XN, YN, methods=("sgd",)), ValueError,
+     r"measure_step_costs: methods must name some of 'gd', 'ggn' and 'newton'"),
+    ("ggn_theory", "measure-repeats0", lambda: ggn_theory.measure_step_costs(
+        NET, params_net(), XN, YN, repeats=0), ValueError,
+     r"measure_step_costs: repeats must be an integer >= 1, got 0"),
+    ("adversarial", "per_example_loss-y", lambda: adversarial.per_example_loss(
+        np.ones(3), np.ones(2)), ValueError, r"per_example_loss: y must have shape \(n,\) with n=3"),
+    ("adversarial", "per_example_loss-float-classes", lambda: adversarial.per_example_loss(
+        np.ones((3, 2)), np.ones(3), loss="cross_entropy"), ValueError,
+     r"per_example_loss: cross_entropy needs integer class labels"),
+    ("rates", "time_to_loss-list", lambda: rates.time_to_loss([1.0, 0.1], 0.5), ValueError,
+     r"time_to_loss: traj must be a TimedTrajectory"),
+    ("rates", "residual_norms-list", lambda: rates.residual_norms([1.0]), ValueError,
+     r"residual_norms: traj must be a TimedTrajectory"),
+    ("os19_paper", "grid_data-seed-None", lambda: os19_paper.grid_data(3, 2, seed=None),
+     ValueError, r"grid_data: seed must be an integer >= 0, got None"),
+    ("os19_paper", "grid_boundary-type", lambda: os19_paper.grid_boundary(3), ValueError,
+     r"grid_boundary: grid must be a FitGrid"),
+    ("zhang17", "sweep-fraction-above-1", lambda: zhang17.corruption_sweep(
+        NET, XN, YN, [1.5], seeds=1, steps=2, every=1), ValueError,
+     r"corruption_sweep: fractions must be .* in \[0, 1\], got \[1.5\]"),
+    ("zhang17", "trend-type", lambda: zhang17.trend(3), ValueError,
+     r"trend: sweep must be the CorruptionSweep"),
+    ("tuning", "mse-y", lambda: tuning.mse(NET, params_net(), XN, np.ones(3)), ValueError,
+     r"mse: y has length 3 but must have length 4"),
+    ("tuning", "paired-y", lambda: tuning.paired_difference(
+        NET, params_net(), params_net(), XN, np.ones(3)), ValueError,
+     r"paired_difference: y has length 3 but must have length 4"),
+    ("claims", "closest_minimum-shape", lambda: claims.closest_minimum_checks(
+        X35, Y3, T5, np.zeros(4), T5), ValueError,
+     r"closest_minimum_checks: theta_star must have shape \(5,\), got \(4,\)"),
+    ("claims", "direct_path-shape", lambda: claims.direct_path_checks(
+        np.zeros((3, 4)), X35, T5, T5, 0.1), ValueError,
+     r"direct_path_checks: thetas must have shape \(k, 5\), got \(3, 4\)"),
+    ("claims", "linear_rate-shape", lambda: claims.linear_rate_checks(
+        np.ones(3), np.ones(2), 0.5), ValueError,
+     r"linear_rate_checks: predicted must have shape \(3,\), got \(2,\)"),
+    ("claims", "path_summary-shape", lambda: claims.path_summary(np.zeros((3, 4)), T5, T5),
+     ValueError, r"path_summary: thetas must have shape \(k, 5\)"),
+    ("claims", "attack-scalar", lambda: claims.attack_checks(1.0, 1.0, 1.0, 1.0, 0.5),
+     ValueError, r"attack_checks: loss_pgd must have shape \(k,\), got \(\)"),
+    ("claims", "step_memory-negative", lambda: claims.step_memory_checks(-1.0, 1.0, n=2, m=2,
+                                                                        p=2), ValueError,
+     r"step_memory_checks: mem_ggn must be a finite number of bytes >= 0"),
+    # misleading messages: the function the user called is named, not a helper (class 7)
+    ("linear", "min_norm-n-gt-p", lambda: linear.min_norm_solution(np.ones((3, 2)), np.ones(3)),
+     ValueError, r"^min_norm_solution needs n <= p \(got n=3 > p=2\)"),
+    ("os19_paper", "condition-activation", lambda: os19_paper.os19_condition(XN, "nope"),
+     ValueError, r"^os19_condition: activation must be one of"),
+    ("li20_paper", "bound_terms-k0", lambda: li20_paper.bound_terms(K3, np.ones(3), 0),
+     ValueError, r"^bound_terms: the cutoff k must be an integer in 1..n=3"),
+    ("li20_paper", "bound_terms-nonsymmetric", lambda: li20_paper.bound_terms(
+        np.triu(np.ones((3, 3))), np.ones(3), 1), ValueError, r"^bound_terms: K is not symmetric"),
+    ("data", "benchmark-train-mode", lambda: data.benchmark_problem(key=0, n=4, d=2, m=8,
+                                                                   train="x"), ValueError,
+     r"^benchmark_problem: ShallowNet: unknown train mode 'x'"),
+    ("data", "benchmark-m0", lambda: data.benchmark_problem(key=0, n=4, d=2, m=0), ValueError,
+     r"^benchmark_problem: m must be an integer >= 1, got 0"),
+    # rank errors say whether precision is the cause (class 5)
+    ("ggn", "step-duplicate-inputs", lambda: ggn.ggn_step(NET, params_net(), XN[[0, 0, 1, 2]],
+                                                          YN), ValueError,
+     r"ggn_step: the Gram J J\^T \(4 x 4\) is singular .* not a precision artefact \(J J\^T "
+     r"stays rank deficient in float64\)"),
+    ("ggn", "ggn-duplicate-inputs", lambda: ggn.ggn(NET, params_net(), XN[[0, 0, 1, 2]], YN,
+                                                    steps=1), ValueError,
+     r"ggn: the Gram J J\^T .* not a precision artefact"),
+    ("lowrank", "closest_factor-rank", lambda: lowrank.closest_factor(
+        np.diag([1.0, 0.5, 0.0]), np.ones((3, 1))), ValueError,
+     r"closest_factor: U has k=1 columns but X_star has rank r=2 \(eigenvalue 2 is 0.5 x the "
+     r"largest, above the rank tolerance .*: a real direction, not round-off\)"),
+    # Explorer misuse fails in the constructor (class 9)
+    ("explore", "explorer-draw-signature", lambda: ntklib.Explorer(lambda fig, b: None,
+                                                                   {"a": [1]}), ValueError,
+     r"Explorer: draw cannot be called as draw\(fig, a=...\)"),
+    ("explore", "explorer-compute-signature", lambda: ntklib.Explorer(
+        lambda fig, data, a: None, {"a": [1]}, compute=lambda b: b), ValueError,
+     r"Explorer: compute cannot be called as compute\(a=...\)"),
+    ("explore", "explorer-draw-without-data", lambda: ntklib.Explorer(
+        lambda fig, a: None, {"a": [1]}, compute=lambda a: a), ValueError,
+     r"Explorer: draw cannot be called as draw\(fig, data, a=...\)"),
+    ("explore", "player-unknown-fixed", lambda: ntklib.Explorer(
+        lambda fig, a, b: None, {"a": [1, 2], "b": [3]}).player("a", c=1), ValueError,
+     r"Explorer.player: unknown fixed parameter\(s\) c"),
+]
+
+
 @pytest.mark.parametrize("module, call, exc, match",
                          [pytest.param(m, c, e, r, id=f"{m}:{i}") for m, i, c, e, r in ERRORS])
 def test_error(module, call, exc, match):
@@ -500,3 +684,151 @@ def test_no_precision_warning_when_well_conditioned(precision):
 def test_one_hot_of_no_labels_is_empty():
     # zero labels with a stated class count is a well-defined (0, c) matrix, not an error
     assert data.one_hot(np.zeros(0, int), 3).shape == (0, 3)
+
+
+# --------------------------------------------------------------------------- precision (class 5)
+
+
+def _ill_conditioned(seed=3):
+    """(3, 6) with singular values 1, 1e-2, 1e-5 (cond 1e5: 1e5 * eps(float32) ~ 1e-2)."""
+    U, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(6, 3)))
+    return (U * np.array([1.0, 1e-2, 1e-5])).T
+
+
+#: near-duplicate unit inputs: every NTK Gram on them has cond ~ 1e7 (measured 5e7..6e7)
+XD = np.array([[1.0, 0.0, 0.0], [1.0, 1e-4, 0.0], [0.0, 1.0, 0.0]])
+
+
+def _f64(tree):
+    return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), tree)
+
+
+def _downcast_cases():
+    X = _ill_conditioned()
+    y = np.ones(3)
+    lin_K = X @ X.T
+    pinv = np.linalg.pinv(X)
+    return [
+        ("glm.closest_minimizer", r"closest_minimizer: X is float64",
+         lambda: glm.closest_minimizer(X, y, np.zeros(6), link="identity"), pinv @ y),
+        ("glm.guarantee", r"guarantee: X is float64",
+         lambda: glm.guarantee(X, y, np.zeros(6), link="identity").theta_star, pinv @ y),
+        ("glm.gd", r"gd: X is float64",
+         lambda: glm.gd(X, y, np.zeros(6), lr=0.5, steps=1, link="identity").dists_to_star[0],
+         np.linalg.norm(pinv @ y)),
+        ("linear.row_space_projector", r"row_space_projector: X is float64",
+         lambda: linear.row_space_projector(X), pinv @ X),
+        ("ntk.empirical_ntk", r"empirical_ntk: the input \(params, X1 or X2\) is float64",
+         lambda: ntk.empirical_ntk(lin_model, np.zeros(6), X), lin_K),
+        ("ntk.structured_ntk", r"structured_ntk: the input .* is float64",
+         lambda: ntk.structured_ntk(NET, _f64(params_net()), XD),
+         lambda: ntk.empirical_ntk(net_model, _f64(params_net()), XD)),
+        ("mlp.mlp_ntk", r"mlp_ntk: the input .* is float64",
+         lambda: mlp.mlp_ntk(MLP, _f64(params_mlp()), XD),
+         lambda: ntk.empirical_ntk(MLP.apply, _f64(params_mlp()), XD)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7), ids=[c[0] for c in _downcast_cases()])
+def test_downcast_warns_names_x64(precision, case):
+    # x64 off: the float64 input is computed in float32 with cond >= 1e5 (relative error
+    # cond * 1.2e-7 >= 1e-2 > PRECISION_RTOL = 1e-4), so it warns and names jax_enable_x64.
+    # x64 on: nothing is downcast, nothing warns, and the answer matches a float64 oracle
+    # (pinv, X X^T, or the Jacobian contraction) to 1e-6 relative (cond 1e7 * eps64 = 2e-9).
+    name, match, call, oracle = _downcast_cases()[case]
+    if precision == "x32":
+        with pytest.warns(PrecisionWarning, match=match + r".*jax_enable_x64 is off"):
+            call()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PrecisionWarning)
+            got = np.asarray(call())
+        want = np.asarray(oracle() if callable(oracle) else oracle)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9 * np.abs(want).max())
+
+
+def test_float32_input_does_not_warn(precision):
+    # the same ill-conditioned Gram from float32 inputs: nothing was downcast, nothing warns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrecisionWarning)
+        ntk.structured_ntk(NET, params_net(), jnp.asarray(XD, jnp.float32))
+        linear.row_space_projector(jnp.asarray(X35, jnp.float32))
+
+
+def test_ggn_rank_error_blames_float32(precision):
+    # two inputs 1e-5 apart: cond(J) ~ 3e5, so cond(J J^T) ~ 7e10: singular in float32 (1/eps =
+    # 8e6) but resolved in float64 (1/eps = 4.5e15). The error says so; in float64 it runs.
+    X = np.array(XN)
+    X[1] = X[0] + 1e-5
+    if precision == "x32":
+        with pytest.raises(ValueError, match=r"ggn_step: the Gram J J\^T \(4 x 4\) is singular.*"
+                                             r"the rank loss is a precision limit of float32.*"
+                                             r"jax_enable_x64"):
+            ggn.ggn_step(NET, params_net(), X, YN)
+    else:
+        _, info = ggn.ggn_step(NET, params_net(), X, YN)
+        assert info.cond > 1e8  # the Gram is ill-conditioned, yet solvable in float64
+
+
+def test_lowrank_rank_ignores_float32_rounding(precision):
+    # a rank-1 PSD X_star = v v^T: its rounding to float32 (x64 off) adds eigenvalues of size
+    # eps(float32) ||X|| ~ 1e-7 ||X||, below the tolerance 10 d eps; the rank is 1 in both
+    # precisions, so k = 1 fits (before the fix the float64 tolerance counted rank 3).
+    v = np.random.default_rng(0).normal(size=(5, 1))
+    out = lowrank.closest_factor(v @ v.T, np.ones((5, 1)))
+    assert out.rank == 1
+    np.testing.assert_allclose(np.asarray(out.U) @ np.asarray(out.U).T, v @ v.T, rtol=1e-5,
+                               atol=1e-5 * float((v.T @ v).item()))
+
+
+def _tiny_lr_cases():
+    A = lowrank.gaussian_measurements(6, 3, key=0)
+    return [
+        ("lowrank.gd", r"gd: lr=1e-50 rounds to 0 in float32",
+         lambda: lowrank.gd(A, np.ones(6), np.ones((3, 2)), lr=1e-50, steps=2)),
+        ("generalization.track", r"track: lr=1e-50 rounds to 0 in float32",
+         lambda: gen.track(lin_model, T5, X35, Y3, lr=1e-50, steps=2)),
+        ("generalization.fit_by_space", r"fit_by_space: lr=1e-50 rounds to 0",
+         lambda: gen.fit_by_space(K3, np.ones(3), lr=1e-50, t=2, k=1)),
+        ("ntk.kernel_regression_gd", r"kernel_regression_gd: lr=1e-50 rounds to 0",
+         lambda: ntk.kernel_regression_gd(K3, np.ones((1, 3)), np.ones(3), np.zeros(3),
+                                          np.zeros(1), lr=1e-50, t=3)),
+        ("ggn.ggn", r"ggn: lr=1e-50 rounds to 0 in float32",
+         lambda: ggn.ggn(NET, params_net(), XN, YN, steps=1, lr=1e-50, warmup=False)),
+        ("adversarial.adversarial_training", r"adversarial_training: lr=1e-50 rounds to 0",
+         lambda: adversarial.adversarial_training(lin_model, T5, X35, Y3, eps=0.1, lr=1e-50,
+                                                  steps=1, attack_steps=1)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6), ids=[c[0] for c in _tiny_lr_cases()])
+def test_lr_that_underflows_everywhere(precision, case):
+    # lr = 1e-50 is 0 in float32 (smallest subnormal 1.4e-45): the run would never move and say
+    # nothing. In float64 it is a valid (tiny) step: the call runs.
+    _, match, call = _tiny_lr_cases()[case]
+    if precision == "x32":
+        with pytest.raises(ValueError, match=match + r".*jax_enable_x64"):
+            call()
+    else:
+        call()
+
+
+# --------------------------------------------------------------------------- correct results
+
+
+def test_memory_check_skipped_with_max_time():
+    # with max_time the run stops in time, so a huge steps is only a cap: it runs
+    out = baselines.train_optax(NET, params_net(), XN, YN, optimizer=optax.sgd(0.01),
+                                steps=HUGE, max_time=0.05, chunk=5)
+    assert 1 <= out.losses.size < 10**6
+
+
+def test_explorer_accepts_kwargs_draw():
+    ex = ntklib.Explorer(lambda fig, **kw: None, {"a": [1, 2]})
+    assert ex.defaults == {"a": 1} or ex.defaults == {"a": 2}
+
+
+def test_fit_fractions_without_corrupted_points():
+    # no corrupted point: the corrupted shares are undefined (NaN), the clean one is exact
+    out = gen.fit_fractions(np.array([1.0, -1.0]), np.array([1, -1]), np.array([1, -1]))
+    assert np.isnan(out.true_on_corrupted) and float(out.correct_on_clean) == 1.0

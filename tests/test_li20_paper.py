@@ -47,3 +47,23 @@ def test_sgd_step_limit_satisfies_the_per_batch_condition(b):
     assert eta * 5 / b * worst <= 1 + 1e-12
     if b == 1:  # exact for single examples: the condition is tight
         assert eta * 5 * worst == pytest.approx(1.0)
+
+
+def test_corrupt_per_cluster_exact_count_in_every_cluster():
+    # oracle: counting by hand, cluster by cluster; a global corrupt_labels would pass the total
+    # count but not the per-cluster one (checked to fail below for some key)
+    c = data.clusterable(150, 5, num_clusters=10, num_classes=2, noise=0.2, key=jax.random.key(0))
+    y, k = np.asarray(c.y), np.asarray(c.cluster)
+    for rho in (0.0, 0.2, 0.4):
+        out = lp.corrupt_per_cluster(y, k, rho, key=jax.random.key(1), num_classes=2)
+        new, mask = np.asarray(out.y), np.asarray(out.corrupted)
+        assert np.array_equal(mask, new != y)  # exactly the flagged labels changed
+        for g in np.unique(k):
+            assert mask[k == g].sum() == round(rho * np.sum(k == g))
+    spread = [np.bincount(k[np.asarray(data.corrupt_labels(y, 0.4, key=jax.random.key(s), num_classes=2).corrupted)],
+                          minlength=10) for s in range(5)]
+    assert any(len(set(b)) > 1 for b in spread)  # the global model does vary per cluster
+    with pytest.raises(ValueError, match="cluster"):
+        lp.corrupt_per_cluster(y, k[:3], 0.2, key=jax.random.key(1), num_classes=2)
+    with pytest.raises(ValueError, match="fraction"):
+        lp.corrupt_per_cluster(y, k, 1.5, key=jax.random.key(1), num_classes=2)
