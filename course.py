@@ -162,7 +162,9 @@ def _env(profile: str | None = None) -> dict:
 
 
 def cmd_book(args) -> int:
-    """Execute the notebooks that need it, in parallel, into the cache; then write the HTML.
+    """usage: course.py book [--all] [JUPYTER-BOOK OPTIONS ...]
+
+    Execute the notebooks that need it, in parallel, into the cache; then write the HTML.
 
     The HTML build reads every notebook's outputs from the cache (``execute_notebooks: cache``
     in a copy of ``_config.yml``, ``_build/_config.course.yml``), so it executes nothing itself
@@ -332,8 +334,17 @@ def _pytest_args(args: list[str]) -> list[str]:
 
 
 def cmd_test(args) -> int:
+    """usage: course.py test [--quick] [PYTEST ARGS ...]
+
+    Every test, as CI runs it: the unit tests, strict nbval on the committed notebooks, the
+    assignments and the book build, on every core (pytest-xdist); then the unit tests again with
+    ``JAX_ENABLE_X64=1`` (float64), in a second process beside the first. ``--quick``: the unit
+    tests only, without those marked slow (no x64 pass). ``--no-x64`` skips the x64 pass.
+    PYTEST ARGS (files, ``-k``, ``-n``) go to the main pytest run.
+    """
     quick = "--quick" in args
-    args = [a for a in args if a != "--quick"]
+    x64 = not quick and "--no-x64" not in args
+    args = [a for a in args if a not in ("--quick", "--no-x64")]
     phases = _Phases("test --quick" if quick else "test")
     rc = 1
     try:
@@ -346,17 +357,54 @@ def cmd_test(args) -> int:
         else:
             cmd = [py, "-m", "pytest", "--nbval", "--nbval-sanitize-with", "tests/sanitize.cfg",
                    "--nbval-cell-timeout", "600", *_pytest_args(args), *args]
+        x64_run = _start_x64_pass(py, env) if x64 else None
         rc = _run(cmd, env=env)
         phases.done("pytest" + (" -m 'not slow' tests" if quick else " (per-part times above)"))
         if rc == 5:
             print("No test was collected: that is a failure, not a pass.")
             rc = 1
+        if x64_run is not None:
+            rc64 = _finish_x64_pass(*x64_run)
+            phases.done("x64 pass (beside pytest; the wait after it ended)")
+            rc = rc or rc64
         return rc
     finally:
         phases.report()
 
 
+X64_LOG = BUILD / "test-x64.log"
+
+
+def _start_x64_pass(py, env: dict):
+    """Start the unit tests (not slow) with ``JAX_ENABLE_X64=1`` in one process beside the main
+    pytest run: float64 everywhere must pass too. Tests that the main pass already runs in
+    float64 are left out (``NTKLIB_X64_PASS``, tests/conftest.py)."""
+    BUILD.mkdir(exist_ok=True)
+    env64 = dict(env, JAX_ENABLE_X64="1", NTKLIB_X64_PASS="1")  # the second: see tests/conftest.py
+    cmd = [str(py), "-m", "pytest", "-m", "not slow", "-p", "no:xdist", "-p", "no:cacheprovider",
+           "-q", "tests"]
+    print("+ JAX_ENABLE_X64=1", " ".join(cmd[1:]), f"> {X64_LOG.relative_to(ROOT)}  (beside the main run)",
+          flush=True)
+    log = open(X64_LOG, "w")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env64, stdout=log, stderr=subprocess.STDOUT), log
+
+
+def _finish_x64_pass(proc, log) -> int:
+    rc = proc.wait()
+    log.close()
+    lines = X64_LOG.read_text().splitlines()
+    print(f"\nx64 pass (JAX_ENABLE_X64=1, unit tests not slow): {'passed' if rc == 0 else 'FAILED'}; "
+          f"its log is {X64_LOG.relative_to(ROOT)}. Its last lines:")
+    print("\n".join("  " + line for line in lines[-(40 if rc else 4):]), flush=True)
+    return 1 if rc == 5 else rc
+
+
 def cmd_execute(args) -> int:
+    """usage: course.py execute [notebooks/X.ipynb ...]
+
+    Re-execute notebooks in place (all of them by default), small profile, on the CPU, one per
+    core; the outputs are what strict nbval then compares.
+    """
     phases = _Phases("execute")
     rc = 1
     try:
@@ -417,7 +465,7 @@ def _verdict_lines(nb: dict) -> list[str]:
 
 
 def _run_copies(label: str, notebooks: list[str], *, profile: str, seed: int = 0,
-                smoke: bool = False, cpu: bool = True) -> list[dict]:
+                smoke: bool = False, cpu: bool = True, x64: bool = False) -> list[dict]:
     """Execute copies of `notebooks` under _build/runs/<label>/ and return one row per notebook."""
     import shutil
     py = ensure_env()
@@ -426,6 +474,8 @@ def _run_copies(label: str, notebooks: list[str], *, profile: str, seed: int = 0
     env["NTKLIB_SMOKE"] = "1" if smoke else "0"
     if cpu:
         env["JAX_PLATFORMS"] = "cpu"
+    if x64:
+        env["JAX_ENABLE_X64"] = "1"
     out_dir = RUNS / label
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
@@ -505,7 +555,10 @@ def _option(args: list[str], name: str, default=None):
 
 
 def cmd_stress(args) -> int:
-    """Every verdict at three other seed offsets (small profile) and at the medium profile.
+    """usage: course.py stress [notebooks/X.ipynb ...] [--seeds 1,2,3] [--no-medium] [--x64]
+
+    Every verdict at three other seed offsets (small profile) and at the medium profile.
+    ``--x64`` runs them with ``JAX_ENABLE_X64=1`` (float64 everywhere).
 
     Runs copies under _build/runs/ (the committed notebooks are untouched) and prints a table
     per run. Takes about 4 x the small profile plus the medium one: not part of CI.
@@ -514,15 +567,17 @@ def cmd_stress(args) -> int:
     try:
         notebooks = _notebook_args(args)
         seeds = [int(s) for s in _option(args, "--seeds", "1,2,3").split(",")]
+        x64 = "--x64" in args
+        tag, note = ("-x64", ", JAX_ENABLE_X64=1") if x64 else ("", "")
         bad = 0
         for seed in seeds:
-            rows = _run_copies(f"small-seed{seed}", notebooks, profile="small", seed=seed)
-            _print_rows(f"small profile, NTKLIB_SEED={seed}", rows)
+            rows = _run_copies(f"small-seed{seed}{tag}", notebooks, profile="small", seed=seed, x64=x64)
+            _print_rows(f"small profile, NTKLIB_SEED={seed}{note}", rows)
             bad += sum(bool(r["rc"] or r["failed"]) for r in rows)
-            phases.done(f"small profile, seed offset {seed}")
+            phases.done(f"small profile, seed offset {seed}{note}")
         if "--no-medium" not in args:
-            rows = _run_copies("medium", notebooks, profile="medium")
-            _print_rows("medium profile", rows)
+            rows = _run_copies(f"medium{tag}", notebooks, profile="medium", x64=x64)
+            _print_rows(f"medium profile{note}", rows)
             bad += sum(bool(r["rc"] or r["failed"]) for r in rows)
             phases.done("medium profile")
         print(f"\n{bad} notebook run(s) with a failed verdict or an error.")
@@ -532,7 +587,9 @@ def cmd_stress(args) -> int:
 
 
 def cmd_gpu_check(args) -> int:
-    """Every notebook in the full profile on whatever accelerator JAX sees, with a table.
+    """usage: course.py gpu-check [notebooks/X.ipynb ...] [--smoke] [--profile P]
+
+    Every notebook in the full profile on whatever accelerator JAX sees, with a table.
 
     ``--smoke`` keeps the full profile's shapes but cuts the iteration counts (NTKLIB_SMOKE=1):
     on a CPU it checks the full profile's code paths and memory in minutes.
@@ -555,7 +612,11 @@ def cmd_gpu_check(args) -> int:
         phases.report()
 
 def cmd_assign(args) -> int:
-    """Build every assignment's student and autograder versions (see assignments/build.py)."""
+    """usage: course.py assign [NAME ...] [--variant K]  |  course.py assign grade NAME SUBMISSION ...
+
+    Build every assignment's student and autograder versions, or grade submissions offline
+    (see assignments/build.py).
+    """
     py = ensure_env()
     return _run([py, ROOT / "assignments" / "build.py", *args], env=_env())
 
@@ -567,10 +628,22 @@ COMMANDS = {"book": cmd_book, "test": cmd_test, "execute": cmd_execute, "assign"
 def main(argv: list[str]) -> int:
     if argv[:1] == ["_prepare-book"]:  # internal, run by cmd_book with the venv's Python
         return _prepare_book(argv[1:])
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if len(argv) < 1 or argv[0] not in COMMANDS:
         print(__doc__)
         return 2
+    if any(a in ("-h", "--help") for a in argv[1:]):  # before any work: no run starts on --help
+        print(_usage(argv[0]))
+        return 0
     return COMMANDS[argv[0]](argv[1:])
+
+
+def _usage(command: str) -> str:
+    """The usage of one subcommand: its function's docstring, dedented."""
+    import inspect
+    return inspect.cleandoc(COMMANDS[command].__doc__ or f"usage: course.py {command}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import jax
 __all__ = [
     "PROFILES",
     "T4",
+    "T4_FP64",
     "Cost",
     "Device",
     "estimate",
@@ -128,53 +129,88 @@ def iters(n: int) -> int:
 
 
 class Device(NamedTuple):
-    """A device class for estimates: its sustained float32 rate and its memory."""
+    """A device class for estimates: its sustained rate, its memory, bandwidth and step latency."""
 
     name: str
-    flops_per_s: float  # sustained float32 FLOP/s on dense matmuls
+    flops_per_s: float  # sustained FLOP/s on dense matmuls (float32 unless the name says)
     memory_bytes: float
+    bandwidth_bytes_per_s: float = 220e9  # sustained memory bandwidth (a T4: 320 GB/s peak)
+    step_latency_s: float = 3e-5  # one iteration of a compiled loop (lax.scan) on the device
+    dtype: str = "float32"  # the precision flops_per_s is for
 
 
-#: A Colab T4: about 8 TFLOP/s sustained in float32 (65 TFLOP/s fp16 peak; 8.1 fp32 peak)
-#: and 15 GB of memory, of which we allow 12 GB.
+#: A Colab T4: about 8 TFLOP/s sustained in float32 (65 TFLOP/s fp16 peak; 8.1 fp32 peak),
+#: 15 GB of memory, of which we allow 12 GB, and 320 GB/s peak memory bandwidth (about 220 GB/s
+#: sustained, what a memory-bound loop gets). One step of a
+#: compiled loop costs at least a few kernel launches and the loop's test: we count 30 us.
 T4 = Device("T4", 8e12, 15e9)
+
+#: The same T4 in float64 (``jax_enable_x64`` notebooks): 1/32 of its float32 rate, 0.25 TFLOP/s.
+T4_FP64 = Device("T4", 0.25e12, 15e9, dtype="float64")
 
 
 class Cost(NamedTuple):
-    """The cost of one experiment of a notebook."""
+    """The cost of one experiment of a notebook.
+
+    ``traffic_bytes`` (memory read and written) and ``steps`` (iterations of compiled loops)
+    default to 0: an experiment made of large matmuls is priced by its flops alone.
+    """
 
     name: str
     flops: float
     peak_bytes: float
+    traffic_bytes: float = 0.0
+    steps: float = 0.0
 
     def seconds(self, device: Device = T4, efficiency: float = 0.3) -> float:
-        """Estimated time: flops over a fraction ``efficiency`` of the device's rate.
+        r"""Estimated time: a roofline plus the loop overhead,
 
+        .. math::
+
+           t = \max\Big(\frac{\text{flops}}{e\,R}, \frac{\text{traffic}}{B}\Big)
+               + \text{steps}\cdot t_{\rm step},
+
+        with ``e = efficiency`` of the device's rate ``R`` and its sustained bandwidth ``B``.
         ``efficiency = 0.3`` is deliberately pessimistic: small matmuls, scans and
-        compilation keep a GPU far from its peak.
+        compilation keep a GPU far from its peak. Small problems run many short loop steps,
+        whose launch latency no flop count sees: ``steps`` prices it.
         """
-        return self.flops / (efficiency * device.flops_per_s)
+        compute = self.flops / (efficiency * device.flops_per_s)
+        memory = self.traffic_bytes / device.bandwidth_bytes_per_s
+        return max(compute, memory) + self.steps * device.step_latency_s
 
 
-def estimate(name: str, *, flops: float, peak_bytes: float) -> Cost:
-    """Record the cost of one experiment (flops counted by hand, peak memory in bytes)."""
-    if not (flops >= 0 and peak_bytes >= 0):
-        raise ValueError(f"estimate {name!r} needs flops >= 0 and peak_bytes >= 0.")
-    return Cost(name, float(flops), float(peak_bytes))
+def estimate(name: str, *, flops: float, peak_bytes: float, traffic_bytes: float = 0.0,
+             steps: float = 0.0) -> Cost:
+    """Record the cost of one experiment (counted by hand from the config's sizes).
+
+    Args:
+      name: what the experiment is (printed).
+      flops: floating-point operations.
+      peak_bytes: the largest device memory it holds at once.
+      traffic_bytes: bytes read and written (for memory-bound loops, e.g. a narrow input
+        dimension); optional.
+      steps: iterations of compiled loops (each costs the device's step latency); optional.
+    """
+    if not (flops >= 0 and peak_bytes >= 0 and traffic_bytes >= 0 and steps >= 0):
+        raise ValueError(f"estimate {name!r} needs flops, peak_bytes, traffic_bytes and steps >= 0.")
+    return Cost(name, float(flops), float(peak_bytes), float(traffic_bytes), float(steps))
 
 
 def report(costs, *, device: Device = T4, budget_s: float = 300.0, budget_bytes: float = 12e9,
-           efficiency: float = 0.3) -> str:
+           efficiency: float = 0.3, title: str | None = None) -> str:
     """The config cell's printout: profile, seed offset, smoke flag, and each experiment's cost.
 
-    Returns the text (the notebook prints it). Raises ``ValueError`` when the *full*
+    Returns the text (the notebook prints it); ``title``, when given, replaces the first line
+    (e.g. to say which profile's sizes the estimate is of). Raises ``ValueError`` when the *full*
     profile's total estimate exceeds the budget (5 minutes, 12 GB on a T4), so a
     notebook whose full profile grew past what Colab can run fails in CI, where the
     estimate is computed from the full sizes even though the small ones run.
     """
     costs = list(costs)
-    lines = [f"profile={profile()}  seed offset={seed_offset()}  smoke={smoke()}",
-             f"estimates on a {device.name} ({device.flops_per_s / 1e12:.0f} TFLOP/s float32 "
+    lines = [title if title is not None else f"profile={profile()}  seed offset={seed_offset()}  smoke={smoke()}",
+             f"estimates on a {device.name} ({device.flops_per_s / 1e12:.{0 if device.flops_per_s >= 1e12 else 2}f} "
+             f"TFLOP/s {device.dtype} "
              f"at {efficiency:.0%} efficiency, {device.memory_bytes / 1e9:.0f} GB):"]
     total_s = 0.0
     peak = 0.0
@@ -193,7 +229,7 @@ def report(costs, *, device: Device = T4, budget_s: float = 300.0, budget_bytes:
 
 
 #: Config fields that count iterations (cut in a smoke run); every other field is a size.
-ITERATION_FIELDS = ("steps", "epochs", "iters", "restarts")
+ITERATION_FIELDS = ("steps", "epochs", "iters", "restarts", "every")
 
 
 def _is_iteration_field(name: str) -> bool:

@@ -15,7 +15,7 @@ References:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import jax
@@ -82,24 +82,24 @@ def _run(k, activation, X, y, steps, widest):
     return train_gd(net, params0, X, y, lr=lr, steps=steps)
 
 
-def grid_data(n: int, d: int, *, seed: int):
+def grid_data(n: int, d: int, *, seed: int, keys: Callable = jax.random.key):
     r"""The first ``n`` points and labels of seed ``seed`` of :func:`fit_grid` with ``max(grid_n) = n``.
 
     Returns ``(X, y)``: ``(n, d)`` points on the sphere of radius :math:`\sqrt d` and ``(n,)`` signs;
-    the network sees ``X / sqrt(d)``.
+    the network sees ``X / sqrt(d)``. ``keys`` as in :func:`fit_grid`.
     """
     check_positive("grid_data", "n", n, integer=True)
     check_positive("grid_data", "d", d, integer=True)
     seed = check_int("grid_data", "seed", seed, 0)
-    key_data, _ = jax.random.split(jax.random.key(seed))
+    key_data, _ = jax.random.split(keys(seed))
     return _problem(n, d, key_data)
 
 
 def fit_grid(activation: str, *, d: int, grid_n, grid_k, seeds: int, steps: int,
-             tol: float = 1e-3) -> FitGrid:
+             tol: float = 1e-3, keys: Callable = jax.random.key) -> FitGrid:
     r"""Relative final loss of GD on every cell :math:`(n, k)` of a grid, over ``seeds`` draws.
 
-    Seed ``s`` draws the data from ``jax.random.key(s)`` (split into data and initialization
+    Seed ``s`` draws the data from ``keys(s)`` (split into data and initialization
     keys); the data sets of one seed are nested (the first ``n`` of ``max(grid_n)`` points) and
     the width-``k`` network is the first ``k`` units of the widest one. For activations with
     :math:`\phi(0) = 0` (tanh, ReLU: no bias), padding a data set with zero inputs and labels
@@ -113,6 +113,8 @@ def fit_grid(activation: str, *, d: int, grid_n, grid_k, seeds: int, steps: int,
       seeds: draws per cell, ``>= 1``.
       steps: GD steps per run.
       tol: success means :math:`L_T \le \mathrm{tol}\cdot L_0` (the *relative loss*).
+      keys: ``keys(s)`` makes the key of seed ``s`` (default ``jax.random.key``; the notebooks
+        pass :func:`ntklib.config.key`, so that ``NTKLIB_SEED`` shifts the draws).
 
     Returns:
       :class:`FitGrid`.
@@ -129,7 +131,7 @@ def fit_grid(activation: str, *, d: int, grid_n, grid_k, seeds: int, steps: int,
     final = np.zeros((seeds, len(grid_k), len(grid_n)))
     pad = activation in _PADDABLE
     for seed in range(seeds):
-        key_data, key_init = jax.random.split(jax.random.key(seed))
+        key_data, key_init = jax.random.split(keys(seed))
         X_all, y_all = _problem(N, d, key_data)
         widest = ShallowNet(max(grid_k), activation, "ntk", train="W", v_init="sign").init(d, key=key_init)
         for i, k in enumerate(grid_k):

@@ -13,7 +13,7 @@ References:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import jax
@@ -100,11 +100,11 @@ class CorruptionSweep(NamedTuple):
 
 
 def corruption_sweep(net: ShallowNet, X, y, fractions, *, seeds: int, steps: int,
-                     every: int) -> CorruptionSweep:
+                     every: int, keys: Callable = jax.random.key) -> CorruptionSweep:
     r"""Steps to fit against the share of random labels, for ``seeds`` seeds.
 
-    Seed ``s`` draws the initialization from ``jax.random.key(s)`` and the corrupted labels from
-    ``jax.random.key(1000 + s)``; every share uses the same initialization within a seed, so
+    Seed ``s`` draws the initialization from ``keys(s)`` and the corrupted labels from
+    ``keys(1000 + s)``; every share uses the same initialization within a seed, so
     differences across shares are due to the labels alone.
 
     Args:
@@ -114,6 +114,8 @@ def corruption_sweep(net: ShallowNet, X, y, fractions, *, seeds: int, steps: int
       fractions: shares of random labels in ``[0, 1]``.
       seeds: number of seeds, ``>= 1``.
       steps, every: as in :func:`steps_to_fit`.
+      keys: ``keys(s)`` makes the key of seed ``s`` (default ``jax.random.key``; the notebooks
+        pass :func:`ntklib.config.key`, so that ``NTKLIB_SEED`` shifts the draws).
 
     Returns:
       :class:`CorruptionSweep`.
@@ -132,9 +134,9 @@ def corruption_sweep(net: ShallowNet, X, y, fractions, *, seeds: int, steps: int
     out = np.full((seeds, fr.size), np.nan)
     d = X.shape[1]
     for s in range(seeds):
-        params0 = net.init(d, key=jax.random.key(s))
+        params0 = net.init(d, key=keys(s))
         for j, p in enumerate(fr):
-            yp = _odd_flip(y, p, jax.random.key(1000 + s))
+            yp = _odd_flip(y, p, keys(1000 + s))
             hit = steps_to_fit(net, params0, X, yp, steps=steps, every=every)
             out[s, j] = np.nan if hit is None else hit
     return CorruptionSweep(fr, out, int(steps), int(every))

@@ -22,11 +22,24 @@ _SLOW_FIXTURES = {"test_assignments.py": "built", "test_book.py": "built",
                   "test_browser.py": "book_html"}
 
 
+#: The x64 pass of `course.py test` (JAX_ENABLE_X64=1 and NTKLIB_X64_PASS=1) runs only the tests
+#: that the main pass runs in float32: these modules, and every test that takes the `x64` fixture,
+#: already run in float64 there (test_hostile.py runs each case in both modes).
+_FLOAT64_ALREADY = {"test_mlp.py", "test_ggn_theory.py", "test_tuning.py", "test_hostile.py",
+                    "test_sharding.py"}
+X64_PASS_ENV = "NTKLIB_X64_PASS"
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         fixture = _SLOW_FIXTURES.get(item.path.name)
         if fixture and fixture in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+    if os.environ.get(X64_PASS_ENV) == "1":
+        same = [i for i in items if i.path.name in _FLOAT64_ALREADY or "x64" in getattr(i, "fixturenames", ())]
+        if same:
+            config.hook.pytest_deselected(items=same)
+            items[:] = [i for i in items if i not in same]
 
 
 class CompileCounter:

@@ -99,3 +99,34 @@ def test_select_cuts_iterations_not_sizes(env):
     env.setenv(config.ENV_VAR, "medium")
     with pytest.raises(ValueError, match="no 'medium' profile"):
         config.select(cfgs)
+
+
+def test_estimate_roofline_and_loop_latency(env):
+    # Oracle by hand: 2.2e11 bytes at 220 GB/s is 1 s, more than the 1e9 flop (0.4 ms at 30% of
+    # 8 TFLOP/s), and 1e4 loop steps at 30 us add 0.3 s.
+    c = config.estimate("scan", flops=1e9, peak_bytes=1e6, traffic_bytes=2.2e11, steps=1e4)
+    assert c.seconds(config.T4, 0.3) == pytest.approx(1.3)
+    # Compute-bound: the traffic term does not add to the flop term, it competes with it.
+    d = config.estimate("gram", flops=2.4e12, peak_bytes=1e9, traffic_bytes=1.1e11)
+    assert d.seconds(config.T4, 0.3) == pytest.approx(1.0)
+    # float64 on a T4 runs at 1/32 of float32.
+    assert d.seconds(config.T4_FP64, 0.3) == pytest.approx(32.0)
+    text = config.report([c, d], title="the full profile:")
+    assert text.splitlines()[0] == "the full profile:" and "float32" in text
+    assert "float64" in config.report([d], device=config.T4_FP64, budget_s=1e3)
+    with pytest.raises(ValueError, match=">= 0"):
+        config.estimate("bad", flops=1.0, peak_bytes=1.0, steps=-1)
+
+
+def test_every_is_cut_in_a_smoke_run(env):
+    from typing import NamedTuple
+
+    class C(NamedTuple):
+        steps: int
+        every: int
+        n: int
+
+    env.setenv(config.ENV_VAR, "small")
+    env.setenv(config.SMOKE_VAR, "1")
+    # steps between measurements count iterations: cut, so at least one measurement is made
+    assert config.select({"small": C(800, 25, 64)}) == C(config.SMOKE_ITERS, config.SMOKE_ITERS, 64)

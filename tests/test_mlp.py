@@ -22,9 +22,10 @@ TOL = 1e-13
 
 @pytest.fixture(autouse=True)
 def x64():
+    previous = jax.config.jax_enable_x64  # restored, not switched off: a JAX_ENABLE_X64=1 run stays in x64
     jax.config.update("jax_enable_x64", True)
     yield
-    jax.config.update("jax_enable_x64", False)
+    jax.config.update("jax_enable_x64", previous)
 
 
 def jac_gram(net, params, X1, X2):

@@ -163,7 +163,9 @@ def test_gram_dispatches(x64):
 
 def test_empirical_ntk_float32_dtype():
     net = ShallowNet(32, "tanh")
-    params = init(net, 4, key=KEY)
+    # float32 parameters too: with JAX_ENABLE_X64=1 the default ones are float64, and float32 data
+    # with float64 parameters gives (rightly) a float64 kernel
+    params = init(net, 4, key=KEY, dtype=jnp.float32)
     K = empirical_ntk(net.apply, params, _data(9, 4, 0).astype(np.float32), block_size=4)
     assert K.dtype == jnp.float32
     # float32 accumulation over p = 160 terms: 1e-5 relative

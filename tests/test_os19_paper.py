@@ -88,3 +88,16 @@ def test_grid_data_is_the_grids_data():
     kx, ky = jax.random.split(key_data)
     np.testing.assert_array_equal(X, sphere(6, 4, key=kx, radius=2.0))
     np.testing.assert_array_equal(y, jax.random.rademacher(ky, (6,), jnp.float32))
+
+
+def test_keys_shift_the_draws():
+    # keys(s) replaces jax.random.key(s): a shifted key maker draws the data of the shifted seed
+    # (oracle: grid_data at seed 7), and fit_grid's runs change with it.
+    shifted = lambda s: jax.random.key(s + 7)
+    X7, y7 = o.grid_data(6, 4, seed=0, keys=shifted)
+    X, y = o.grid_data(6, 4, seed=7)
+    np.testing.assert_array_equal(X7, X)
+    np.testing.assert_array_equal(y7, y)
+    a = o.fit_grid("tanh", d=4, grid_n=(3,), grid_k=(5,), seeds=1, steps=5)
+    b = o.fit_grid("tanh", d=4, grid_n=(3,), grid_k=(5,), seeds=1, steps=5, keys=shifted)
+    assert not np.allclose(a.final, b.final)

@@ -75,3 +75,14 @@ def test_table1_numbers():
     assert z.ZHANG_TABLE1[("no", "no", "true")] == (100.0, 85.75)
     assert z.ZHANG_TABLE1[("no", "no", "random")] == (100.0, 9.78)
     assert z.ZHANG_INCEPTION_PARAMS == 1_649_402
+
+
+def test_sweep_keys_pick_the_draws():
+    # keys(s) replaces jax.random.key(s): seed 0 of a sweep with keys shifted by one is, share for
+    # share, seed 1 of the default sweep (oracle: the same computation with the default keys).
+    X, y = problem(n=12, d=5)
+    net = ShallowNet(32, "relu", "ntk", train="vW")
+    plain = z.corruption_sweep(net, X, y, (0.0, 1.0), seeds=2, steps=400, every=10)
+    shifted = z.corruption_sweep(net, X, y, (0.0, 1.0), seeds=1, steps=400, every=10,
+                                 keys=lambda s: jax.random.key(s + 1))
+    np.testing.assert_array_equal(shifted.steps[0], plain.steps[1])
