@@ -42,6 +42,7 @@ VARIANT_NAME, VARIANT = NAMES[0], 2
 _QR = ('    Q, R = jnp.linalg.qr(X.T)  # X^T = Q R, so X^+ r = Q R^{-T} r\n    r = y - X @ theta0\n'
        '    return theta0 + Q @ jax.scipy.linalg.solve_triangular(R, r, trans="T")')
 _JAC = "return (1.0 + eps * jnp.cos(X @ theta))[:, None] * X"
+_ATTACK = 'pgd(lambda z, t: losses(params, z), X, y, eps, "l2", 5, 2.5 * eps / 5)'
 _PLOT1 = 'ax.set_xlabel("iteration t")\nax.set_ylabel("L(θ_t) / L(θ_0)")\nax.legend()'
 
 #: {assignment: [one submission = [(mistake, question, text of the solution, replacement), ...]]}.
@@ -85,10 +86,15 @@ MISTAKES = {
          ("off-by-one: residuals without t = 0", "q2", "ggn_res, gd_res = np.array(ggn_res), np.array(gd_res)",
           "ggn_res, gd_res = np.array(ggn_res[1:]), np.array(gd_res[1:])"),
          ("GiB instead of GB", "q3", 'gb_gauss_newton = sizes["gauss_newton_bytes"] / 1e9',
-          'gb_gauss_newton = sizes["gauss_newton_bytes"] / 2**30')],
+          'gb_gauss_newton = sizes["gauss_newton_bytes"] / 2**30'),
+         ("damping conclusion against own numbers", "q5",
+          'conclusion5 = ("more damping converges more slowly" if q5 > 10 else',
+          'conclusion5 = ("no clear effect" if q5 > 10 else')],
         [("calls ntklib.ggn.ggn_step", "q1", "return theta - lr * pullback(u)[0]",
           "from ntklib import ggn\n    ggn.ggn_step(apply_fn, theta, X, y, damping=damping, lr=lr)\n"
-          "    return theta - lr * pullback(u)[0]")],
+          "    return theta - lr * pullback(u)[0]"),
+         ("damping never passed to ggn_step", "q5", "theta = ggn_step(mlp, theta, X, y, damping=lam)",
+          "theta = ggn_step(mlp, theta, X, y)")],
     ],
     "a4_adversarial_training": [
         [("sphere instead of ball", "q1", "scale = jnp.where(norms > eps, eps / jnp.where(norms > 0, norms, 1.0), 1.0)",
@@ -104,6 +110,12 @@ MISTAKES = {
          ("FGSM in the l2 ball", "q3",
           'acc["fgsm"].append(accuracy(adversarial.fgsm(loss_with, X_test, y_test, eps=eps, norm="linf",',
           'acc["fgsm"].append(accuracy(adversarial.fgsm(loss_with, X_test, y_test, eps=eps, norm="l2",')],
+        [("PGD against the initial weights (outside the loop)", "q6", _ATTACK, _ATTACK.replace("losses(params, z)", "losses(params0, z)")),
+         ("clean loss instead of robust loss", "q7", "robust7.append(robust_train_loss(net7, run7.params))",
+          "robust7.append(float(run7.clean_loss[-1]))")],
+        [("attack with the wrong sign (descends the loss)", "q6", _ATTACK, _ATTACK.replace("losses(params, z)", "-losses(params, z)")),
+         ("widest width as the answer", "q7", "enough7 = next((m for m, r in zip(widths7, robust7) if r <= 0.2), None)",
+          "enough7 = widths7[-1]")],
     ],
 }
 

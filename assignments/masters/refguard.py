@@ -43,6 +43,8 @@ FORBIDDEN = {
     "a4_adversarial_training": {
         "q1": ["ntklib.adversarial.project"],
         "q2": ["ntklib.adversarial.pgd", "ntklib.adversarial.fgsm"],
+        # adversarial training with the student's own PGD inside the loop
+        "q6": ["ntklib.adversarial.adversarial_training", "ntklib.adversarial.pgd"],
     },
 }
 
