@@ -11,7 +11,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-__all__ = ["PHI", "NAMES", "SUPS", "get"]
+__all__ = ["PHI", "NAMES", "SUPS", "get", "relu_arccos"]
 
 
 def _erf(z):
@@ -55,3 +55,23 @@ def get(fn: str, name: str, names=NAMES):
     if name not in names:
         raise ValueError(f"{fn}: unknown activation {name!r}; use one of {', '.join(names)}.")
     return PHI[name]
+
+
+def relu_arccos(cov, nn):
+    r"""The ReLU arc-cosine expectations of Cho & Saul (2009) for a centred Gaussian pair.
+
+    For :math:`(u, v)` centred Gaussian with covariance ``cov`` and standard deviations whose
+    product is ``nn`` (entrywise arrays), with :math:`\cos\theta = \text{cov}/\text{nn}`:
+
+    .. math::
+
+       E\,\mathrm{relu}(u)\mathrm{relu}(v) = \text{nn}\,\frac{\sin\theta + (\pi - \theta)\cos\theta}{2\pi},
+       \qquad E\,1\{u>0\}1\{v>0\} = \frac{\pi - \theta}{2\pi}
+
+    (both 0 where ``nn = 0``). Returns ``(e_relu, e_step, cos)``.
+    """
+    cos = jnp.clip(jnp.where(nn > 0, cov / jnp.where(nn > 0, nn, 1.0), 0.0), -1.0, 1.0)
+    theta = jnp.arccos(cos)
+    e_relu = nn * (jnp.sin(theta) + (jnp.pi - theta) * cos) / (2 * jnp.pi)
+    e_step = jnp.where(nn > 0, (jnp.pi - theta) / (2 * jnp.pi), 0.0)
+    return e_relu, e_step, cos

@@ -37,7 +37,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ._checks import as_matrix, as_vector, check_divergence, check_int, check_lr, check_positive
+from ._checks import (as_matrix, as_vector, check_divergence, check_int, check_lr,
+                      check_overparameterized, check_positive)
 
 __all__ = [
     "LOSSES",
@@ -270,9 +271,7 @@ def pl_guarantee(Phi, y, theta0, *, delta: float, lr: float | None = None) -> PL
     Phi, y, theta0 = _check_problem(fn, Phi, y, theta0)
     check_positive(fn, "delta", delta)
     n, p = Phi.shape
-    if n > p:
-        raise ValueError(f"{fn} needs n <= p (got n={n} > p={p}): the over-parameterized regime; "
-                         "use more features or fewer data points.")
+    check_overparameterized(fn, n, p)
     P = np.asarray(Phi, np.float64)
     ev = np.linalg.eigvalsh(P @ P.T)
     lam_min, lam_max = float(ev[0]), float(ev[-1])

@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _tiles as _gram
+from ._activations import relu_arccos
 from ._checks import as_key, as_matrix, check_int, is_float64, warn_gram_downcast
 from .shallow import ACTIVATIONS, PARAMETERIZATIONS, activation_fn
 
@@ -498,11 +499,7 @@ def _ntk_inf_impl(X1, X2, hidden, sw, sb, alpha):
     s22 = sw ** 2 * jnp.sum(X2 * X2, axis=1) / d + sb ** 2
     theta = s12
     for _ in range(hidden):
-        nn = jnp.sqrt(s11[:, None] * s22[None, :])
-        cos = jnp.clip(jnp.where(nn > 0, s12 / jnp.where(nn > 0, nn, 1.0), 0.0), -1.0, 1.0)
-        ang = jnp.arccos(cos)
-        e_relu = nn * (jnp.sin(ang) + (jnp.pi - ang) * cos) / (2 * jnp.pi)
-        e_step = jnp.where(nn > 0, (jnp.pi - ang) / (2 * jnp.pi), 0.0)
+        e_relu, e_step, _ = relu_arccos(s12, jnp.sqrt(s11[:, None] * s22[None, :]))
         s12 = sw ** 2 * e_relu + sb ** 2
         theta = theta * (sw ** 2 * e_step) + s12
         s11 = sw ** 2 * s11 / 2 + sb ** 2  # E relu(u)^2 = Sigma(x, x) / 2

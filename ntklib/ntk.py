@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _gram
+from ._activations import relu_arccos
 from ._tiles import (default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded,
                      use_host)
 from .mlp import as_mlp, mlp_ntk
@@ -378,12 +379,8 @@ def _relu_kernels(X1, X2):
     dot = X1 @ X2.T
     n1 = jnp.linalg.norm(X1, axis=1)[:, None]
     n2 = jnp.linalg.norm(X2, axis=1)[None, :]
-    nn = n1 * n2
-    cos = jnp.clip(jnp.where(nn > 0, dot / jnp.where(nn > 0, nn, 1.0), 0.0), -1.0, 1.0)
-    theta = jnp.arccos(cos)
     # Cho & Saul (2009): k_n = (1/pi) |x|^n |x'|^n J_n(theta); E[...] = k_n / 2.
-    k1 = nn * (jnp.sin(theta) + (jnp.pi - theta) * cos) / (2 * jnp.pi)
-    k0 = jnp.where(nn > 0, (jnp.pi - theta) / (2 * jnp.pi), 0.0)
+    k1, k0, _ = relu_arccos(dot, n1 * n2)
     return k1, k0, dot
 
 
