@@ -472,6 +472,7 @@ def _run_copies(label: str, notebooks: list[str], *, profile: str, seed: int = 0
     env = _env(profile=profile)
     env["NTKLIB_SEED"] = str(seed)
     env["NTKLIB_SMOKE"] = "1" if smoke else "0"
+    env["NTKLIB_VERDICT_REPORT"] = "1"  # a failed verdict prints and the run goes on: see them all
     if cpu:
         env["JAX_PLATFORMS"] = "cpu"
     if x64:

@@ -140,3 +140,19 @@ def test_verdict_reports_instead_of_raising_in_a_smoke_run(monkeypatch, capsys):
     monkeypatch.setenv("NTKLIB_SMOKE", "0")
     with pytest.raises(ClaimFailed):
         verdict("A0", {"fails": False}, "a smoke demo")
+
+
+def test_verdict_reports_instead_of_raising_in_report_mode(monkeypatch, capsys):
+    from ntklib.claims import ClaimFailed, verdict
+
+    monkeypatch.setenv("NTKLIB_VERDICT_REPORT", "1")
+    verdict("A0", {"holds": True, "fails": False}, "a report demo", observed={"x": 2.0})
+    out = capsys.readouterr().out
+    assert out.startswith("A0 FAIL: a report demo. Failed checks: fails.")
+    assert "x = 2" in out
+    monkeypatch.setenv("NTKLIB_VERDICT_REPORT", "maybe")
+    with pytest.raises(ValueError, match="NTKLIB_VERDICT_REPORT"):
+        verdict("A0", {"fails": False}, "a report demo")
+    monkeypatch.setenv("NTKLIB_VERDICT_REPORT", "0")
+    with pytest.raises(ClaimFailed):
+        verdict("A0", {"fails": False}, "a report demo")
