@@ -714,6 +714,11 @@ _ROWS = [
      "first NTK theorem (initialization), any depth", "K_theta -> Theta^(L) in probability as the widths grow; "
      "fluctuations O(m^(-1/2)) by the CLT (our reading; the paper states the limit, not the rate)",
      "1-3 hidden layers, widths 64-1024 (small profile), 16 points"),
+    ("B1.10", "a 2-hidden-layer MLP trained by GD stays near its linearization; its NTK barely moves", _LEE,
+     "Theorem 2.1 (any depth)", "sup_t |f_t(x) - f_t^lin(x)| = O(m^(-1/2)) and sup_t ||K_t - K_0||_F = O(m^(-1/2)) "
+     "(as the course's issue states it; the constants were not retrieved)",
+     "ReLU with biases, widths 64-1024 (small profile), 16 points on the sphere, 100 steps; the NTK change is "
+     "measured at the end of the run, not as a sup over t; one-sided check (exponent <= -1/2 + 3 s.e.)"),
     ("B2", "small PGD perturbations fool the classifier; PGD >= FGSM >= random noise", _GM,
      "FGSM (Goodfellow); PGD (Madry)", "small worst-case perturbations misclassify "
      "with high confidence; no eps-accuracy number used here",
