@@ -18,7 +18,8 @@ regression with :math:`K`.
 * :func:`gram`: picks the right one; this is what the chapters and GGN call.
 * :func:`relu_ntk_infinite`, :func:`lambda0`, :func:`du_requirements`: the infinite-width ReLU
   kernel and the quantities of Du et al. (2019).
-* :func:`linearize`, :func:`kernel_regression_gd`, :func:`lazy_scale`: the linearized picture.
+* :func:`linearize`, :func:`kernel_regression_gd`, :func:`lazy_scale`: the linearized picture;
+  :func:`linearization_gap`: a trained network against its linearization, any depth.
 
 References:
   Jacot, Gabriel and Hongler (2018), Neural tangent kernel: convergence and generalization in
@@ -43,7 +44,7 @@ from . import _gram
 from ._activations import relu_arccos
 from ._tiles import (default_mesh, device_bytes, host_rows, host_syrk, is_concrete, row_sharded,
                      use_host)
-from .mlp import as_mlp, mlp_ntk
+from .mlp import MLP, as_mlp, mlp_ntk
 from ._checks import (as_key, as_matrix, check_kernel, as_vector, check_finite, check_int, check_lr,
                       check_memory, check_positive, float_dtype, is_float64,
                       warn_gram_downcast)
@@ -66,6 +67,8 @@ __all__ = [
     "kernel_regression_gd",
     "LazyScale",
     "lazy_scale",
+    "LinearizationGap",
+    "linearization_gap",
 ]
 
 
@@ -850,3 +853,114 @@ def lazy_scale(model: Callable, params0, X, y, *, key, iters: int = 10,
     params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params0)
     return _lazy_impl(model, params0, X.astype(dtype), y.astype(dtype), key, int(iters),
                       int(inner))
+
+
+# --------------------------------------------------------------------------- network vs linearization
+
+
+class LinearizationGap(NamedTuple):
+    r"""GD on a network beside GD on its linearization (see :func:`linearization_gap`).
+
+    Attributes:
+      params: the network's parameters after ``steps`` GD steps.
+      outputs: ``(steps + 1, N)``, :math:`f_t` on the evaluation points (``X`` then ``X_eval``).
+      outputs_lin: ``(steps + 1, N)``, :math:`f^{\mathrm{lin}}_t` on the same points.
+      gap: ``(steps + 1,)``, :math:`\max_i |f_t(x_i) - f^{\mathrm{lin}}_t(x_i)|` over them.
+      sup_gap: :math:`\sup_t` of ``gap``.
+      kernel_change: :math:`\lVert K_T - K_0\rVert_F / \lVert K_0\rVert_F` on the training points.
+      losses: ``(steps + 1,)``, :math:`\tfrac12\lVert f_t(X) - y\rVert^2` of the network.
+      losses_lin: ``(steps + 1,)``, the same for the linearization.
+    """
+
+    params: object
+    outputs: jax.Array
+    outputs_lin: jax.Array
+    gap: jax.Array
+    sup_gap: float
+    kernel_change: float
+    losses: jax.Array
+    losses_lin: jax.Array
+
+
+@partial(jax.jit, static_argnames=("model", "steps", "n"))
+def _net_outputs_impl(model, params0, X_all, y, lr, steps, n):
+    f = model.apply if isinstance(model, (ShallowNet, MLP)) else model
+
+    def body(p, _):
+        out, vjp = jax.vjp(lambda q: f(q, X_all), p)  # one forward pass for both
+        (g,) = vjp(jnp.zeros_like(out).at[:n].set(out[:n] - y))  # J(X)^T (f(X) - y)
+        return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g), out
+
+    p, outs = jax.lax.scan(body, params0, None, length=steps)
+    return p, jnp.concatenate([outs, f(p, X_all)[None]], axis=0)
+
+
+def linearization_gap(model, params0, X, y, *, lr: float, steps: int, X_eval=None,
+                      ) -> LinearizationGap:
+    r"""Train a network by GD and compare it with GD on its linearization at :math:`\theta_0`.
+
+    The network takes :math:`\theta_{t+1} = \theta_t - \eta\,J(\theta_t)^\top(f(\theta_t, X) - y)`
+    (one ``lax.scan``, compiled once per model and shapes). Its linearization
+    :math:`f^{\mathrm{lin}}(\theta) = f(\theta_0) + J(\theta_0)(\theta - \theta_0)`
+    (:func:`linearize`) trained by the same GD moves its outputs by
+    :math:`f^{\mathrm{lin}}_{t+1} = f^{\mathrm{lin}}_t - \eta\, K_0(\cdot, X)(f^{\mathrm{lin}}_t(X) - y)`
+    with the NTK :math:`K_0` at :math:`\theta_0`, in closed form (:func:`kernel_regression_gd`).
+    The gap is
+
+    .. math::
+
+       \Delta_t = \max_{x \in X \cup X_{\mathrm{eval}}} |f_t(x) - f^{\mathrm{lin}}_t(x)|,
+
+    whose supremum over :math:`t` Lee et al. (2019, Theorem 2.1) bound by :math:`O(m^{-1/2})`
+    for widths :math:`m`, as they do the change of the NTK (``kernel_change``, computed with
+    :func:`gram`, so by :func:`ntklib.mlp.mlp_ntk` for an MLP).
+
+    Args:
+      model: an :class:`~ntklib.mlp.MLP`, a :class:`~ntklib.shallow.ShallowNet` or any hashable
+        ``model(params, X) -> (n,)``.
+      params0: the initialization :math:`\theta_0`.
+      X: ``(n, d)`` training inputs. y: ``(n,)`` targets.
+      lr: step size, ``0 < lr < 2/lambda_max(K_0)``.
+      steps: GD steps ``T >= 1``.
+      X_eval: optional ``(n_eval, d)`` further points where the gap is measured.
+
+    Returns:
+      :class:`LinearizationGap`; the evaluation points are ``X`` then ``X_eval``.
+
+    References:
+      Lee et al. (2019), Wide neural networks of any depth evolve as linear models under
+      gradient descent, NeurIPS.
+    """
+    fn = "linearization_gap"
+    if not callable(model):
+        raise ValueError(f"{fn}: model must be callable as model(params, X), got {type(model).__name__}.")
+    X = as_matrix(fn, "X", X)
+    n = X.shape[0]
+    y = as_vector(fn, "y", y, n, size_name="one target per training point")
+    check_int(fn, "steps", steps, 1)
+    check_positive(fn, "lr", lr)
+    check_finite(fn, "params0", params0)
+    X_all = X if X_eval is None else jnp.concatenate([X, as_matrix(fn, "X_eval", X_eval)], axis=0)
+    if X_all.shape[1] != X.shape[1]:
+        raise ValueError(f"{fn}: X_eval must have d={X.shape[1]} columns like X.")
+    # the net itself (hashable by value) is the jit's static argument, not its bound apply:
+    # bound methods compare by identity, so a new net object of the same shape would recompile
+    apply_ = model.apply if isinstance(model, (ShallowNet, MLP)) else model
+    K0 = jnp.asarray(gram(model, params0, X) if X_eval is None else gram(model, params0, X_all, X))  # (N, n)
+    f0 = apply_(params0, X_all)
+    n_eval = X_all.shape[0] - n
+    Kx, f0x = (K0[n:], f0[n:]) if n_eval else (K0, f0)  # no evaluation points: a dummy test side
+    lin = kernel_regression_gd(K0[:n], Kx, y, f0[:n], f0x, lr=lr,
+                               t=jnp.arange(steps + 1))  # raises for lr >= 2/lambda_max(K_0)
+    params, outs = _net_outputs_impl(as_mlp(model) or model, params0, X_all, y, jnp.asarray(lr, f0.dtype), steps, n)
+    outs_lin = jnp.concatenate([lin.train, lin.test], axis=1) if n_eval else lin.train
+    if not bool(jnp.all(jnp.isfinite(outs))):
+        raise ValueError(f"{fn}: the network's outputs became non-finite; lower lr={lr}.")
+    gap = jnp.max(jnp.abs(outs - outs_lin), axis=1)
+    K0n = np.asarray(K0[:n], np.float64)
+    KT = np.asarray(gram(model, params, X), np.float64)
+    res = lambda o: 0.5 * jnp.sum((o[:, :n] - y) ** 2, axis=1)  # noqa: E731
+    return LinearizationGap(params=params, outputs=outs, outputs_lin=outs_lin, gap=gap,
+                            sup_gap=float(jnp.max(gap)),
+                            kernel_change=float(np.linalg.norm(KT - K0n) / np.linalg.norm(K0n)),
+                            losses=res(outs), losses_lin=res(outs_lin))

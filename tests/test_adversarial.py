@@ -604,3 +604,32 @@ def test_bound_helpers_reject_bad_input():
         ogd_step_size(1.0, 1.0, 0)
     with pytest.raises(ValueError, match="keep_points=True"):
         comparator_losses(net, init_net(0, 2, 3), np.ones((4, 2)), np.ones(4))
+
+
+def test_shallow_gradient_bound_by_hand_and_on_the_notebooks_network(x64):
+    # By hand, B3f's numbers: (1 + eps)/sqrt(d) * sqrt(2 L) with eps = 0.05, d = 64, L = 0.5 is
+    # 1.05 / 8 = 0.13125; alpha v_max scales it linearly; vectorized over a run.
+    np.testing.assert_allclose(shallow_gradient_bound(0.5, x_norm=1.05, d=64), 0.13125, rtol=1e-15)
+    np.testing.assert_allclose(shallow_gradient_bound([0.5, 2.0, 0.0], x_norm=1.05, d=64, v_max=2.0,
+                                                      output_scale=3.0),
+                               [6 * 0.13125, 12 * 0.13125, 0.0], rtol=1e-15)
+    # The per-example constant on the notebook's network (ShallowNet, NTK parameterization,
+    # v = +-1 frozen): ||grad_W f(W, x)||_F = sqrt(active fraction) ||x|| / sqrt(d) exactly, so
+    # G's ||x|| / sqrt(d) is attained when every unit is active and a G too large by any factor
+    # would not be.
+    from ntklib.shallow import ShallowNet
+    m, d = 64, 8
+    net_ = ShallowNet(m, "relu", "ntk", train="W", v_init="sign")
+    p = net_.init(d, key=jax.random.PRNGKey(3))
+    X = jax.random.normal(jax.random.PRNGKey(4), (5, d))
+    grads = jax.vmap(lambda x: jax.grad(lambda W: net_.apply({**p, "W": W}, x[None])[0])(p["W"]))(X)
+    got = np.sqrt(np.sum(np.asarray(grads, np.float64) ** 2, axis=(1, 2)))
+    active = np.mean(np.asarray(X @ p["W"].T) > 0, axis=1)
+    want = np.sqrt(active) * np.linalg.norm(np.asarray(X, np.float64), axis=1) / math.sqrt(d)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    x_all = jnp.abs(X[:1]) * jnp.sign(p["W"][:1])  # on the first unit's side: ...
+    W_all = jnp.tile(p["W"][:1], (m, 1))             # ... every unit a copy of it, all active
+    g_all = jax.grad(lambda W: net_.apply({**p, "W": W}, x_all)[0])(W_all)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(g_all, np.float64)),
+                               float(shallow_gradient_bound(0.5, x_norm=float(jnp.linalg.norm(x_all)), d=d)),
+                               rtol=1e-5)

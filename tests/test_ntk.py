@@ -450,3 +450,51 @@ def test_bad_inputs_raise():
         relu_ntk_infinite(X, train="v")
     with pytest.raises(ValueError, match="unexpected keyword"):
         gram(net, p, X, chunk=3)
+
+
+# ----------------------------------------------------------------------------- network vs linearization
+
+def test_linearization_gap_against_explicit_gd_oracles(x64):
+    """linearization_gap against two independent oracles, in float64: the network's trajectory
+    against a Python loop of jax.grad steps, the linearization's against explicit GD on
+    ntk.linearize (a jvp, no kernel); the NTK change against mlp.mlp_ntk at both ends."""
+    from ntklib import mlp, ntk
+    d, n, ne, m, T, lr = 3, 5, 4, 16, 12, 0.05
+    X = jax.random.normal(jax.random.PRNGKey(0), (n, d), dtype=jnp.float64)
+    Xe = jax.random.normal(jax.random.PRNGKey(1), (ne, d), dtype=jnp.float64)
+    y = jnp.sin(X[:, 0])
+    net = mlp.MLP((m, m), "tanh")
+    p0 = net.init(d, key=jax.random.PRNGKey(2), dtype=jnp.float64)
+    out = ntk.linearization_gap(net, p0, X, y, lr=lr, steps=T, X_eval=Xe)
+    Xa = jnp.concatenate([X, Xe])
+    loss = lambda f: lambda p: 0.5 * jnp.sum((f(p, X) - y) ** 2)  # noqa: E731
+    f_lin = ntk.linearize(net.apply, p0)
+    p, q, net_out, lin_out = p0, p0, [], []
+    for _ in range(T + 1):
+        net_out.append(net.apply(p, Xa)); lin_out.append(f_lin(q, Xa))
+        p = jax.tree_util.tree_map(lambda a, g: a - lr * g, p, jax.grad(loss(net.apply))(p))
+        q = jax.tree_util.tree_map(lambda a, g: a - lr * g, q, jax.grad(loss(f_lin))(q))
+    np.testing.assert_allclose(out.outputs, np.stack(net_out), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.outputs_lin, np.stack(lin_out), rtol=1e-8, atol=1e-10)
+    gap = np.max(np.abs(np.stack(net_out) - np.stack(lin_out)), axis=1)
+    np.testing.assert_allclose(out.gap, gap, rtol=1e-6, atol=1e-12)
+    assert out.sup_gap == pytest.approx(gap.max(), rel=1e-6) and gap.max() > 0
+    K0, KT = (np.asarray(mlp.mlp_ntk(net, pp, X)) for pp in (p0, out.params))
+    assert out.kernel_change == pytest.approx(np.linalg.norm(KT - K0) / np.linalg.norm(K0), rel=1e-8)
+    # without evaluation points: the training points only, the same numbers
+    only = ntk.linearization_gap(net, p0, X, y, lr=lr, steps=T)
+    np.testing.assert_allclose(only.outputs, out.outputs[:, :n], rtol=1e-12)
+    np.testing.assert_allclose(only.outputs_lin, out.outputs_lin[:, :n], rtol=1e-10)
+
+
+def test_linearization_gap_rejects_bad_input():
+    from ntklib import mlp, ntk
+    net = mlp.MLP((8,))
+    p0 = net.init(2, key=jax.random.PRNGKey(0))
+    X, y = jnp.ones((3, 2)), jnp.zeros(3)
+    with pytest.raises(ValueError, match="steps"):
+        ntk.linearization_gap(net, p0, X, y, lr=0.1, steps=0)
+    with pytest.raises(ValueError, match="one target per training point"):
+        ntk.linearization_gap(net, p0, X, jnp.zeros(2), lr=0.1, steps=3)
+    with pytest.raises(ValueError, match="diverges"):
+        ntk.linearization_gap(net, p0, X, y, lr=1e3, steps=3)
