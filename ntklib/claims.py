@@ -632,15 +632,18 @@ _ROWS = [
     ("A8", "mini-batch SGD converges to zero loss near the closest minimum along a near-direct route",
      _OS19, "SGD theorem (abstract)", "\"novel martingale techniques that guarantee SGD never leaves a "
      "small neighborhood of the initialization, even with rather large learning rates\" (abstract); "
-     "the theorem's step-size condition was not retrieved",
-     "chapter 2's tanh network, where the GD hypotheses fail"),
+     "the theorem's step-size condition was not retrieved, so the course's proposition (SGD on linear "
+     "least squares, eta (n/b) ||X_B||^2 <= 1 for every batch) is what is checked",
+     "chapter 2's tanh network, where the GD hypotheses fail; the step condition is the course's, "
+     "evaluated with J(theta0) for X"),
     ("A9", "GD fits the true labels of corrupted points first; early stopping is robust to label noise",
      _LSO, "main early-stopping theorem (abstract); Fig. 1 (MNIST, a four-layer model, SGD)",
      "GD is \"provably robust to noise/corruption on a constant fraction of the labels\": early on it "
      "\"only fits to the correct labels\", and to overfit the noisy ones it \"must stray rather far from "
      "the initialization\" (abstract); Fig. 1: trained long enough the network fits the corrupted MNIST "
      "labels perfectly and does not generalize; rho, the radius and the stopping time not retrieved",
-     "clustered data and two classes of digits, small width; the paper's constants are not computed"),
+     "clustered data and two classes of digits, small width; the stopping time is checked as an order "
+     "(K/(eta n lambda_min(K_C)), up to the paper's constant, in A8-A10p)"),
     ("A10", "true labels lie in the information space of the NTK Gram, random labels do not", _OFLS,
      "main generalization theorem (abstract)", "\"the overall generalization capability of the network "
      "is controlled by how well the label vector is aligned with the information space\"; label noise "
@@ -649,7 +652,11 @@ _ROWS = [
      "the bound's constants are not evaluated"),
     ("A8-A10p", "the computable hypotheses and terms of A8-A10 on our data", f"{_OS19}; {_LSO}; {_OFLS}",
      "the hypotheses of the SGD, early-stopping and generalization theorems",
-     "hypotheses and bound terms as the papers state them", "the papers' constants are not all computable"),
+     "A8: the paper's step condition not retrieved (the course's eta (n/b)||J_B||^2 <= 1 instead); A9: "
+     "clusterable data (radius eps0, separation delta), rho below a constant (not retrieved), stopping "
+     "after O(K/lambda_min(K_C)) iterations; A10: bias + complexity terms, constants not retrieved",
+     "the papers' constants are not computable: orders and trends are checked, and rho = 1/2 as the "
+     "point where any guarantee must break"),
     ("A11", "on a GLM with a strongly monotone link GD converges linearly to the closest minimizer",
      _OS19, "GLM application (course theorem after it)",
      "linear rate and convergence near the closest global minimizer (the paper's GLM statement was not "

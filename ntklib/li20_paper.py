@@ -26,7 +26,7 @@ from .data import Corrupted, corrupt_labels
 from .generalization import information_split
 
 __all__ = ["ClusterGeometry", "cluster_geometry", "corrupt_per_cluster", "BoundTerms", "bound_terms",
-           "sgd_step_limit"]
+           "sgd_step_limit", "StoppingTime", "early_stopping_time"]
 
 
 class ClusterGeometry(NamedTuple):
@@ -186,3 +186,77 @@ def sgd_step_limit(X, batch_size: int) -> float:
     if batch_size == 1:
         return float(1.0 / (n * np.max(np.sum(X * X, axis=1))))
     return float(batch_size / (n * np.linalg.norm(X, 2) ** 2))
+
+
+class StoppingTime(NamedTuple):
+    """The early-stopping time of the informal theorem, in steps, up to the paper's constant.
+
+    Attributes:
+      num_clusters: :math:`K`.
+      lambda_centers: :math:`\\lambda_{\\min}(K_C)`, the smallest eigenvalue of the NTK Gram of the
+        cluster centers.
+      steps: :math:`t_{\\rm pred} = K/(\\eta\\, n\\, \\lambda_{\\min}(K_C))`.
+      block_ratio: :math:`(n/K)\\lambda_{\\min}(K_C)/\\lambda_K(K_0)` when ``K0`` is given (1 for
+        exactly clustered data, i.e. radius 0 and equal cluster sizes), else ``nan``.
+    """
+
+    num_clusters: int
+    lambda_centers: float
+    steps: float
+    block_ratio: float
+
+
+def early_stopping_time(K_centers, n: int, lr: float, K0=None) -> StoppingTime:
+    r"""The order of the early-stopping time of Li, Soltanolkotabi and Oymak (2020), in steps.
+
+    The course's informal statement (``clm-ch5-early-stopping``) stops gradient descent after a
+    number of iterations "of order :math:`K` over" :math:`\lambda_{\min}(K_C)`, the smallest
+    eigenvalue of the NTK Gram of the :math:`K` cluster centers, with the paper's constant and step
+    normalization, which the course did not retrieve. This function translates the order into
+    steps of size :math:`\eta` through the linearized dynamics: if every point sat on its center
+    and the :math:`K` clusters had :math:`n/K` points each, the data's Gram would be
+    :math:`K_C\otimes\mathbf 1\mathbf 1^\top`, whose nonzero eigenvalues are
+    :math:`(n/K)\lambda_i(K_C)`; the cluster-level part of the labels is then fitted after
+
+    .. math::  t_{\rm pred} = \frac{1}{\eta\,(n/K)\,\lambda_{\min}(K_C)}
+               = \frac{K}{\eta\, n\, \lambda_{\min}(K_C)}
+
+    steps (:func:`ntklib.generalization.fit_by_space`: a mode shrinks by :math:`e^{-1}` after
+    :math:`1/(\eta\lambda)` steps). It is an order, to be compared with a measured stopping step
+    up to a constant factor. With ``K0``, the Gram of the data, ``block_ratio`` says how well the
+    block picture holds: :math:`(n/K)\lambda_{\min}(K_C)/\lambda_K(K_0)`.
+
+    Args:
+      K_centers: ``(K, K)`` NTK Gram of the centers (symmetric PSD), ``K >= 1``.
+      n: training points, ``n >= K``.
+      lr: the step :math:`\eta > 0`.
+      K0: optional ``(n, n)`` NTK Gram of the training points.
+
+    >>> t = early_stopping_time(np.eye(2), 10, 0.5)
+    >>> t.steps, t.lambda_centers
+    (0.4, 1.0)
+    """
+    fn = "early_stopping_time"
+    as_matrix(fn, "K_centers", K_centers)  # its checks; the values in float64, not as_matrix's dtype
+    KC = np.asarray(K_centers, np.float64)
+    K = KC.shape[0]
+    if KC.shape != (K, K) or not np.allclose(KC, KC.T, rtol=1e-5, atol=1e-8 * max(1.0, np.abs(KC).max())):
+        raise ValueError(f"{fn}: K_centers must be a symmetric (K, K) Gram; got shape {KC.shape}.")
+    check_positive(fn, "n", n, integer=True)
+    n = int(n)
+    if n < K:
+        raise ValueError(f"{fn}: n={n} is smaller than the K={K} clusters.")
+    check_positive(fn, "lr", lr)
+    lr = float(lr)
+    lam = float(np.linalg.eigvalsh(KC)[0])
+    if not lam > 0:
+        raise ValueError(f"{fn}: the centers' Gram is singular (lambda_min = {lam:.3g}): the theorem "
+                         "needs lambda_min(K_C) > 0 (distinct centers, an analytic activation).")
+    ratio = float("nan")
+    if K0 is not None:
+        as_matrix(fn, "K0", K0)
+        G = np.asarray(K0, np.float64)
+        if G.shape != (n, n):
+            raise ValueError(f"{fn}: K0 must be (n, n) = ({n}, {n}); got {G.shape}.")
+        ratio = float((n / K) * lam / np.linalg.eigvalsh(G)[::-1][K - 1])
+    return StoppingTime(K, lam, float(K / (lr * n * lam)), ratio)

@@ -67,3 +67,29 @@ def test_corrupt_per_cluster_exact_count_in_every_cluster():
         lp.corrupt_per_cluster(y, k[:3], 0.2, key=jax.random.key(1), num_classes=2)
     with pytest.raises(ValueError, match="fraction"):
         lp.corrupt_per_cluster(y, k, 1.5, key=jax.random.key(1), num_classes=2)
+
+
+def test_early_stopping_time_block_oracle():
+    # Exactly clustered data (every point on its center, equal sizes): the data's Gram is the
+    # centers' Gram blown up by blocks, its top K eigenvalues are (n/K) lambda_i(K_C), and the
+    # block ratio is 1; the predicted time is K / (eta n lambda_min(K_C)).
+    rng = np.random.default_rng(1)
+    B = rng.standard_normal((3, 6))
+    KC = B @ B.T
+    idx = np.repeat(np.arange(3), 4)           # 3 clusters of 4 points
+    K0 = KC[np.ix_(idx, idx)]
+    t = lp.early_stopping_time(KC, 12, 0.1, K0=K0)
+    lam_min = np.linalg.eigvalsh(KC)[0]
+    assert t.num_clusters == 3
+    assert t.lambda_centers == pytest.approx(lam_min, rel=1e-10)
+    assert t.steps == pytest.approx(3 / (0.1 * 12 * lam_min), rel=1e-10)
+    assert t.block_ratio == pytest.approx(1.0, rel=1e-8)
+    assert np.isnan(lp.early_stopping_time(KC, 12, 0.1).block_ratio)
+    with pytest.raises(ValueError, match="singular"):
+        lp.early_stopping_time(np.ones((2, 2)), 4, 0.1)
+    with pytest.raises(ValueError, match="smaller than the K"):
+        lp.early_stopping_time(KC, 2, 0.1)
+    with pytest.raises(ValueError, match="lr"):
+        lp.early_stopping_time(KC, 12, 0.0)
+    with pytest.raises(ValueError, match="K0"):
+        lp.early_stopping_time(KC, 12, 0.1, K0=np.eye(5))
