@@ -99,8 +99,8 @@ def step_functions(model, params, X, y, *, damping: float, lr: float):
 
     * ``gd(w)``: :math:`w - \eta J^\top r`;
     * ``ggn(w)``: :math:`w - J^\top (K + \lambda I_n)^{-1} r`, with :math:`K = JJ^\top` formed
-      by ``jax.vmap`` of per-example gradients (an :math:`n\times p` Jacobian, the generic
-      route) and a Cholesky solve;
+      from the :math:`n\times p` Jacobian of ``jax.vmap`` of per-example gradients (the generic
+      route, temporaries :math:`O(nm)`) and a Cholesky solve;
     * ``newton(w)``: :math:`w - (J^\top J + \lambda I_p)^{-1} J^\top r`, the dense
       :math:`p\times p` Gauss-Newton matrix and its Cholesky solve.
 
@@ -125,8 +125,10 @@ def step_functions(model, params, X, y, *, damping: float, lr: float):
     def f(w, X):
         return model_apply(model, unravel(w), X)
 
-    def jac(w, X):
-        return jax.jacrev(f)(w, X)  # (n, p)
+    def jac(w, X):  # (n, p), one row per point: per-example gradients, temporaries O(n m)
+        # (jax.jacrev(f)(w, X) would run n backward passes over all n points, 2 n^2 p flops and
+        # an n x n x m temporary: at n = 256 that alone outweighed the p x p matrix)
+        return jax.vmap(jax.grad(lambda v, x: f(v, x[None])[0]), in_axes=(None, 0))(w, X)
 
     def gd(w, X, y):
         r = f(w, X) - y
@@ -210,27 +212,28 @@ def _xla_flops(compiled) -> float | None:
 def step_cost_counts(n: int, p: int) -> dict:
     r"""The counts that :func:`step_cost_checks` compares with, dense step over GGN step.
 
-    Both steps build the :math:`n\times p` Jacobian by ``jax.jacrev`` (:math:`n` backward
-    passes, :math:`2n^2p` flops) and end with one :math:`p`-vector product (:math:`2np`).
+    Both steps build the :math:`n\times p` Jacobian from per-example gradients (:math:`O(np)`
+    flops, negligible beside the rest) and end with one :math:`p`-vector product (:math:`2np`).
 
     * ``memory``: :math:`(p^2 + np)/(n^2 + np)`, the :math:`p\times p` matrix against the
       :math:`n\times n` Gram, both beside the Jacobian;
-    * ``xla_flops``: what XLA's cost analysis can see (no factorization),
-      :math:`(2n^2p + 2np^2 + 2np)/(2n^2p + 2n^2p + 2np) = (n + p + 1)/(2n + 1)`;
-    * ``time``: all flops, the Cholesky factorizations included,
-      :math:`(2n^2p + 2np^2 + p^3/3)/(4n^2p + n^3/3)`.
+    * ``xla_flops``: what XLA's cost analysis can see (no factorization), forming
+      :math:`J^\top J` against :math:`JJ^\top`: :math:`(2np^2 + 2np)/(2n^2p + 2np) = (p+1)/(n+1)`;
+    * ``time``: the Cholesky factorizations included,
+      :math:`(2np^2 + p^3/3)/(2n^2p + n^3/3)`.
 
     >>> c = step_cost_counts(64, 2048); round(c["xla_flops"], 2), round(c["time"])
-    (16.38, 102)
+    (31.52, 202)
     """
     n, p = check_int("step_cost_counts", "n", n, 1), check_int("step_cost_counts", "p", p, 1)
     return {"memory": (p * p + n * p) / (n * n + n * p),
-            "xla_flops": (n + p + 1) / (2 * n + 1),
-            "time": (2 * n * n * p + 2 * n * p * p + p**3 / 3) / (4 * n * n * p + n**3 / 3)}
+            "xla_flops": (p + 1) / (n + 1),
+            "time": (2 * n * p * p + p**3 / 3) / (2 * n * n * p + n**3 / 3)}
 
 
 #: B5c's tolerances, fixed before any run. Memory: XLA adds buffers and copies (factor 5).
-#: XLA flops: elementwise work and the forward pass, which the count leaves out (factor 1.5).
+#: XLA flops: elementwise work, the Jacobian and the triangular solves, which the count leaves
+#: out (factor 1.5).
 #: Time, checked only where the count predicts at least ``TIME_CHECK_MIN`` and then one-sided:
 #: the dense step must be at least ``1 / TIME_FACTOR`` of the count slower. A GGN step at these
 #: sizes is a few ms dominated by fixed costs (launches, a small Cholesky at a low flop rate),
@@ -269,7 +272,7 @@ def step_cost_checks(costs: dict, n: int) -> tuple[dict, dict]:
     }
     if all(c[k].flops is not None for c in costs.values() for k in ("ggn", "newton")):
         checks[f"Newton / GGN XLA flops within a factor {FLOP_FACTOR:g} of the count "
-               "(n + p + 1) / (2n + 1), at every size"] = all(
+               "(p + 1) / (n + 1), at every size"] = all(
             within(c["newton"].flops / c["ggn"].flops, counts[p]["xla_flops"], FLOP_FACTOR)
             for p, c in costs.items())
         checks["the dense step's XLA flops are at least the 2 n p^2 of forming J'J, at every size"] = all(
