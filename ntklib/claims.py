@@ -773,7 +773,7 @@ _ROWS = [
      "memory measured by XLA on one compiled step of each kind (small network, CPU); step time "
      "not measured"),
     ("B5c", "measured: a dense p x p Gauss-Newton step costs more memory and time than a GGN step, "
-     "growing with p^2 / (n^2 + n m)", _CAI, "cost analysis", "only minor overhead per step compared with SGD "
+     "memory ratio (p^2 + np) / (n^2 + np), XLA flop ratio (p + 1) / (n + 1)", _CAI, "cost analysis", "only minor overhead per step compared with SGD "
      "(abstract); no flop or time figure used here", "small softplus networks on a CPU; memory and XLA flop "
      "counts decide (deterministic), time checked one-sided at a tenth of the count where it is >= 20"),
     ("B5b", "mini-batch GGN factors b x b Grams and converges at a linear rate", _CAI, "mini-batch convergence theorem",
