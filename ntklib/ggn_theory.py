@@ -7,7 +7,8 @@ r"""Chapter 6's theorems on a computed instance, and the measured cost of a step
 * :func:`step_functions`: one compiled step of gradient descent, of GGN through the
   :math:`n\times n` Gram, and of dense damped Gauss-Newton (Newton on the Gauss-Newton
   Hessian) through the :math:`p\times p` matrix :math:`J^\top J + \lambda I_p`.
-* :func:`measure_step_costs`: the wall time and the compiled peak temporary memory of each.
+* :func:`measure_step_costs`: the wall time, the compiled temporary memory and XLA's flop
+  count of each.
 
 For :math:`\lambda > 0` the two second-order steps are the same vector,
 
@@ -38,17 +39,21 @@ from ._checks import check_int, check_lr, check_positive
 from ._runs import prepare
 
 __all__ = ["StepCost", "quadratic_constant", "quadratic_ratios", "step_functions",
-           "measure_step_costs"]
+           "measure_step_costs", "step_cost_counts", "step_cost_checks"]
 
 
 class StepCost(NamedTuple):
     """One method's step: ``seconds`` (fastest of the timed repeats, compiled, blocked: the
-    least disturbed by other load on the machine) and
-    ``temp_bytes`` (XLA's compiled temporary buffer size, the step's working memory beyond its
-    inputs and outputs)."""
+    least disturbed by other load on the machine), ``temp_bytes`` (XLA's compiled temporary
+    buffer size, the step's working memory beyond its inputs and outputs) and ``flops`` (XLA's
+    own count, ``compiled.cost_analysis()["flops"]``, deterministic; ``None`` where the backend
+    gives none). XLA does not see inside LAPACK/cuSOLVER custom calls: ``flops`` leaves out the
+    Cholesky factorization and the triangular solves (:math:`n^3/3` for GGN, :math:`p^3/3` for
+    the dense step), which :func:`measure_step_costs`'s callers add from the count."""
 
     seconds: float
     temp_bytes: int
+    flops: float | None = None
 
 
 def quadratic_constant(*, beta: float, n: int, m: int, lambda0: float) -> float:
@@ -94,8 +99,8 @@ def step_functions(model, params, X, y, *, damping: float, lr: float):
 
     * ``gd(w)``: :math:`w - \eta J^\top r`;
     * ``ggn(w)``: :math:`w - J^\top (K + \lambda I_n)^{-1} r`, with :math:`K = JJ^\top` formed
-      by ``jax.vmap`` of per-example gradients (an :math:`n\times p` Jacobian, the generic
-      route) and a Cholesky solve;
+      from the :math:`n\times p` Jacobian of ``jax.vmap`` of per-example gradients (the generic
+      route, temporaries :math:`O(nm)`) and a Cholesky solve;
     * ``newton(w)``: :math:`w - (J^\top J + \lambda I_p)^{-1} J^\top r`, the dense
       :math:`p\times p` Gauss-Newton matrix and its Cholesky solve.
 
@@ -120,8 +125,10 @@ def step_functions(model, params, X, y, *, damping: float, lr: float):
     def f(w, X):
         return model_apply(model, unravel(w), X)
 
-    def jac(w, X):
-        return jax.jacrev(f)(w, X)  # (n, p)
+    def jac(w, X):  # (n, p), one row per point: per-example gradients, temporaries O(n m)
+        # (jax.jacrev(f)(w, X) would run n backward passes over all n points, 2 n^2 p flops and
+        # an n x n x m temporary: at n = 256 that alone outweighed the p x p matrix)
+        return jax.vmap(jax.grad(lambda v, x: f(v, x[None])[0]), in_axes=(None, 0))(w, X)
 
     def gd(w, X, y):
         r = f(w, X) - y
@@ -146,13 +153,18 @@ def step_functions(model, params, X, y, *, damping: float, lr: float):
 
 def measure_step_costs(model, params, X, y, *, damping: float = 1e-3, lr: float = 1e-3,
                        repeats: int = 5, methods=("gd", "ggn", "newton")) -> dict:
-    r"""Wall time and compiled temporary memory of one step of each method.
+    r"""Wall time, compiled temporary memory and XLA flop count of one step of each method.
 
-    Each step is compiled first (untimed), then run ``repeats`` times with
-    ``block_until_ready``; the fastest is reported. Memory is
+    Each step is compiled first (untimed) and run once to warm up. Then ``repeats`` rounds
+    each time every method once, with ``block_until_ready``, *interleaved* (gd, ggn, newton,
+    gd, ...): the methods see the same load on a shared machine, and the fastest time of
+    each is reported, the least disturbed one. Memory is
     ``compiled.memory_analysis().temp_size_in_bytes``, what XLA allocates for the step beyond
     its arguments and outputs: about :math:`8p^2` bytes or more (float64) for ``newton``'s
     :math:`p\times p` matrix, about :math:`8(np + n^2)` for ``ggn``'s Jacobian and Gram.
+    Flops are ``compiled.cost_analysis()["flops"]`` (see :class:`StepCost`: without the
+    factorizations). Memory and flops are properties of the compiled program: they do not
+    depend on the load.
 
     Returns:
       ``{method: StepCost}``.
@@ -166,17 +178,110 @@ def measure_step_costs(model, params, X, y, *, damping: float = 1e-3, lr: float 
                          f"{methods!r}.")
     w0, steps = step_functions(model, params, X, y, damping=damping, lr=lr)
     X, y = jnp.asarray(X, w0.dtype), jnp.asarray(y, w0.dtype)
-    out = {}
+    compiled, mem, flops = {}, {}, {}
     for name in methods:
-        fn = steps[name]
-        compiled = fn.lower(w0, X, y).compile()
-        mem = compiled.memory_analysis()
-        compiled(w0, X, y).block_until_ready()
-        times = []
-        for _ in range(repeats):
+        compiled[name] = steps[name].lower(w0, X, y).compile()
+        analysis = compiled[name].memory_analysis()
+        mem[name] = int(analysis.temp_size_in_bytes) if analysis is not None else -1
+        flops[name] = _xla_flops(compiled[name])
+        compiled[name](w0, X, y).block_until_ready()
+    times = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name in methods:
             t0 = time.perf_counter()
-            compiled(w0, X, y).block_until_ready()
-            times.append(time.perf_counter() - t0)
-        out[name] = StepCost(seconds=float(np.min(times)),
-                             temp_bytes=int(mem.temp_size_in_bytes) if mem is not None else -1)
-    return out
+            compiled[name](w0, X, y).block_until_ready()
+            times[name].append(time.perf_counter() - t0)
+    return {name: StepCost(seconds=float(np.min(times[name])), temp_bytes=mem[name], flops=flops[name])
+            for name in methods}
+
+
+def _xla_flops(compiled) -> float | None:
+    """``compiled.cost_analysis()["flops"]`` (a dict, or a list of one dict in older jax), or None."""
+    try:
+        analysis = compiled.cost_analysis()
+    except Exception:  # some backends raise instead of returning nothing
+        return None
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else None
+    if not analysis or "flops" not in analysis:
+        return None
+    value = float(analysis["flops"])
+    return value if value > 0 and math.isfinite(value) else None
+
+
+def step_cost_counts(n: int, p: int) -> dict:
+    r"""The counts that :func:`step_cost_checks` compares with, dense step over GGN step.
+
+    Both steps build the :math:`n\times p` Jacobian from per-example gradients (:math:`O(np)`
+    flops, negligible beside the rest) and end with one :math:`p`-vector product (:math:`2np`).
+
+    * ``memory``: :math:`(p^2 + np)/(n^2 + np)`, the :math:`p\times p` matrix against the
+      :math:`n\times n` Gram, both beside the Jacobian;
+    * ``xla_flops``: what XLA's cost analysis can see (no factorization), forming
+      :math:`J^\top J` against :math:`JJ^\top`: :math:`(2np^2 + 2np)/(2n^2p + 2np) = (p+1)/(n+1)`;
+    * ``time``: the Cholesky factorizations included,
+      :math:`(2np^2 + p^3/3)/(2n^2p + n^3/3)`.
+
+    >>> c = step_cost_counts(64, 2048); round(c["xla_flops"], 2), round(c["time"])
+    (31.52, 202)
+    """
+    n, p = check_int("step_cost_counts", "n", n, 1), check_int("step_cost_counts", "p", p, 1)
+    return {"memory": (p * p + n * p) / (n * n + n * p),
+            "xla_flops": (p + 1) / (n + 1),
+            "time": (2 * n * p * p + p**3 / 3) / (2 * n * n * p + n**3 / 3)}
+
+
+#: B5c's tolerances, fixed before any run. Memory: XLA adds buffers and copies (factor 5).
+#: XLA flops: elementwise work, the Jacobian and the triangular solves, which the count leaves
+#: out (factor 1.5).
+#: Time, checked only where the count predicts at least ``TIME_CHECK_MIN`` and then one-sided:
+#: the dense step must be at least ``1 / TIME_FACTOR`` of the count slower. A GGN step at these
+#: sizes is a few ms dominated by fixed costs (launches, a small Cholesky at a low flop rate),
+#: which shrinks the measured ratio below the count by up to a few-fold, and a loaded 2-core
+#: machine can slow the two steps unevenly by up to about 2-fold: a factor 10 covers both.
+MEMORY_FACTOR, FLOP_FACTOR, TIME_FACTOR, TIME_CHECK_MIN = 5.0, 1.5, 10.0, 20.0
+
+
+def step_cost_checks(costs: dict, n: int) -> tuple[dict, dict]:
+    r"""Claim B5c's checks on :func:`measure_step_costs` results at two or more sizes.
+
+    Args:
+      costs: ``{p: {"ggn": StepCost, "newton": StepCost, ...}}``, at least two ``p``.
+      n: the number of points.
+
+    Returns:
+      ``(checks, counts)``: ``{description: bool}`` for ``verdict``, and
+      ``{p: step_cost_counts(n, p)}``. The deterministic measures decide: XLA's compiled memory
+      and (where the backend counts them) its flops. Wall time enters once, as the fastest of
+      interleaved repeats, at the sizes where the count's time ratio is at least
+      ``TIME_CHECK_MIN``, one-sided, with the factor ``TIME_FACTOR`` (see its comment).
+    """
+    if len(costs) < 2:
+        raise ValueError("step_cost_checks: pass measurements at two or more sizes p.")
+    counts = {p: step_cost_counts(n, p) for p in costs}
+    within = lambda got, want, f: want / f <= got <= want * f
+    mem = {p: c["newton"].temp_bytes / c["ggn"].temp_bytes for p, c in costs.items()}
+    (p1, p2) = (min(costs), max(costs))
+    checks = {
+        "the dense step's memory is at least its 8 p^2 bytes and above GGN's, at every size": all(
+            c["newton"].temp_bytes >= max(8 * p * p, c["ggn"].temp_bytes) for p, c in costs.items()),
+        f"Newton / GGN memory within a factor {MEMORY_FACTOR:g} of the count, at every size": all(
+            within(mem[p], counts[p]["memory"], MEMORY_FACTOR) for p in costs),
+        f"as p grows {p2 / p1:g}-fold, the memory ratio grows as the count does, within a factor 2": within(
+            mem[p2] / mem[p1], counts[p2]["memory"] / counts[p1]["memory"], 2),
+    }
+    if all(c[k].flops is not None for c in costs.values() for k in ("ggn", "newton")):
+        checks[f"Newton / GGN XLA flops within a factor {FLOP_FACTOR:g} of the count "
+               "(p + 1) / (n + 1), at every size"] = all(
+            within(c["newton"].flops / c["ggn"].flops, counts[p]["xla_flops"], FLOP_FACTOR)
+            for p, c in costs.items())
+        checks["the dense step's XLA flops are at least the 2 n p^2 of forming J'J, at every size"] = all(
+            c["newton"].flops >= 2 * n * p * p for p, c in costs.items())
+    timed = [p for p in costs if counts[p]["time"] >= TIME_CHECK_MIN]
+    if timed:
+        checks[f"where the count predicts a time ratio >= {TIME_CHECK_MIN:g} (p = "
+               f"{', '.join(map(str, timed))}), the fastest dense step is at least 1/{TIME_FACTOR:g} "
+               "of the count slower than the fastest GGN step"] = all(
+            costs[p]["newton"].seconds / costs[p]["ggn"].seconds >= counts[p]["time"] / TIME_FACTOR
+            for p in timed)
+    return checks, counts

@@ -47,7 +47,7 @@ from ._runs import prepare
 from ._batching import apply as model_apply
 from .baselines import train_optax, tune_lr
 
-__all__ = ["ValidationTuned", "PairedDifference", "validation_split", "mse", "grid",
+__all__ = ["ValidationTuned", "PairedDifference", "validation_split", "mse", "grid", "thin",
            "optax_trainer", "tune_on_validation", "paired_difference"]
 
 
@@ -178,6 +178,33 @@ def grid(**axes) -> list:
             raise ValueError(f"grid: {name} has no values; give at least one.")
     names = list(axes)
     return [dict(zip(names, combo)) for combo in itertools.product(*axes.values())]
+
+
+def thin(values) -> list:
+    r"""A search grid with its number of points cut in a smoke run, its shapes untouched.
+
+    The number of points is an iteration count: it goes through :func:`ntklib.config.iters`,
+    so ``NTKLIB_SMOKE=1`` keeps at most ``config.SMOKE_ITERS`` of them. The kept points are
+    evenly spaced over the grid, both ends included, so a smoke run still takes the code paths
+    of the extremes (e.g. ``None`` for full batch at the end of a batch-size grid). Outside a
+    smoke run the grid is returned whole, as a list.
+
+    >>> import os; os.environ["NTKLIB_SMOKE"] = "0"; thin([1, 2, 3, 4, 5])
+    [1, 2, 3, 4, 5]
+    >>> os.environ["NTKLIB_SMOKE"] = "1"; thin([1, 2, 3, 4, 5]); os.environ["NTKLIB_SMOKE"] = "0"
+    [1, 3, 5]
+    """
+    from .config import iters
+
+    values = list(values)
+    if not values:
+        raise ValueError("thin: the grid is empty; give at least one value.")
+    k = iters(len(values))
+    if k >= len(values):
+        return values
+    if k == 1:
+        return [values[0]]
+    return [values[i] for i in np.round(np.linspace(0, len(values) - 1, k)).astype(int)]
 
 
 def optax_trainer(model, params0, X_fit, y_fit, X_val, y_val, *, optimizer: str, steps: int,

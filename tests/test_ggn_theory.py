@@ -78,3 +78,18 @@ def test_quadratic_helpers():
     with pytest.raises(ValueError, match="damping"):
         net, p, X, y = _instance()
         step_functions(net, p, X, y, damping=0.0, lr=1.0)
+
+
+def test_xla_flops_follow_the_count():
+    """XLA's flop count (no factorization) of the dense step over GGN's is (n + p + 1) / (2n + 1)."""
+    from ntklib.ggn_theory import step_cost_counts
+
+    net, p, X, y = _instance(n=8, d=3, m=100)  # p = 300
+    costs = measure_step_costs(net, p, X, y, repeats=2)
+    P = ravel_pytree(p)[0].size
+    if costs["ggn"].flops is None:
+        pytest.skip("this backend's cost_analysis gives no flop count")
+    ratio = costs["newton"].flops / costs["ggn"].flops
+    assert ratio == pytest.approx(step_cost_counts(8, P)["xla_flops"], rel=0.5)
+    assert costs["newton"].flops >= 2 * 8 * P * P
+    assert step_cost_counts(64, 2048)["memory"] == pytest.approx((2048**2 + 64 * 2048) / (64**2 + 64 * 2048))

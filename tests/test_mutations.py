@@ -216,3 +216,34 @@ def test_b5a_fails_on_a_ggn_step_that_forms_the_p_by_p_matrix(x64, capsys):
     mem_bad, mem_newton, sizes = _b5a_memory(_pxp_step)
     with pytest.raises(ClaimFailed, match="n x n prediction"):
         verdict("B5a", step_memory_checks(mem_bad, mem_newton, **sizes), "memory")
+
+
+# --- B5c: measured memory, flops and time of a dense step against a GGN step ----------------------
+
+def test_b5c_fails_on_a_ggn_step_that_forms_the_p_by_p_matrix_and_on_equal_times(x64, capsys):
+    """Memory and flops are measured (XLA); the times are set from the count, so that the test
+    checks the logic, not this machine's load. Mutants: a "GGN" step with the dense step's
+    memory and flops (it forms J'J), and a dense step no slower than GGN."""
+    from ntklib.ggn_theory import measure_step_costs, step_cost_checks, step_cost_counts
+    from ntklib.shallow import ShallowNet
+
+    n, d = 16, 4
+    X = jax.random.normal(jax.random.key(0), (n, d))
+    y = jnp.sin(X[:, 0])
+    costs = {}
+    for m in (n // d * 8, n // d * 32):
+        net = ShallowNet(m, "softplus", "ntk", "W", v_init="sign")
+        c = measure_step_costs(net, net.init(d, key=jax.random.key(1)), X, y, repeats=1,
+                               methods=("ggn", "newton"))
+        t = step_cost_counts(n, m * d)["time"]
+        costs[m * d] = {"ggn": c["ggn"]._replace(seconds=1.0), "newton": c["newton"]._replace(seconds=t)}
+    checks, _ = step_cost_checks(costs, n)
+    assert any("XLA flops" in k for k in checks)  # the CPU backend counts flops
+    verdict("B5c", checks, "costs")
+    assert "B5c PASS" in capsys.readouterr().out
+    pxp = {p: {"ggn": c["newton"]._replace(seconds=1.0), "newton": c["newton"]} for p, c in costs.items()}
+    with pytest.raises(ClaimFailed, match="memory within a factor"):
+        verdict("B5c", step_cost_checks(pxp, n)[0], "costs")
+    same_time = {p: {"ggn": c["ggn"], "newton": c["newton"]._replace(seconds=1.0)} for p, c in costs.items()}
+    with pytest.raises(ClaimFailed, match="slower than the fastest GGN step"):
+        verdict("B5c", step_cost_checks(same_time, n)[0], "costs")
