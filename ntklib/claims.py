@@ -334,12 +334,16 @@ def direct_path_checks(thetas, X, theta0, theta_star, lr: float, *, rtol: float 
     steps = np.linalg.norm(np.diff(th, axis=0), axis=1)
     path = float(steps.sum())
     pred_path = float(np.linalg.norm(np.diff(pred, axis=0), axis=1).sum())
-    monotone = np.all(np.diff(coords * np.sign(c), axis=0) >= -1e-9 * scale)
+    signed = coords * np.sign(c)
+    # Monotone and never past c_i: both hold at every t for eta <= 1/sigma_max^2, so the check
+    # does not depend on the run being long enough to reach c (convergence is claim A3's).
+    monotone = np.all(np.diff(signed, axis=0) >= -1e-9 * scale)
+    no_overshoot = np.all(signed <= np.abs(c) + 1e-9 * scale)
     return {
         "every coordinate V'(theta_t - theta0) follows the closed form (rel. 1e-6)": bool(
             np.max(np.abs(coords - pred)) < rtol * scale),
-        "every coordinate moves monotonically towards V'(theta* - theta0), no overshoot": bool(
-            monotone and np.max(np.abs(coords[-1] - c)) < 1e-6 * scale),
+        "every coordinate moves monotonically towards V'(theta* - theta0) and never passes it": bool(
+            monotone and no_overshoot),
         "path length / straight line equals the closed form (rel. 1e-6) and <= ||c||_1/||c||_2": bool(
             scale > 0 and abs(path - pred_path) < rtol * pred_path
             and path <= np.abs(c).sum() * (1 + 1e-9)),
