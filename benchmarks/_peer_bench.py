@@ -16,23 +16,29 @@ PEER_VENV = ROOT / "benchmarks" / ".peer_venv"
 PEER_PINS = ["neural-tangents==0.6.5", "jax==0.4.25", "jaxlib==0.4.25", "numpy==1.26.4",
              "tensorflow==2.15.1", "tf2jax==0.3.6"]
 
-# Runs inside the peer venv (jax 0.4.25): the same MLP formula as ntklib.mlp (ntk
-# parameterization), params and X from an .npz, Grams and best-of-N times back.
-PEER_SRC = r'''
+# Runs inside the peer venv (jax 0.4.25): the same net as ntklib's, built from neural-tangents'
+# own layers (stax.Dense, ntk parameterization: z = W_std / sqrt(fan_in) * h @ W + b_std * b,
+# W_std = b_std = 1, W stored (fan_in, fan_out)), params and X from an .npz, Grams and
+# best-of-N times back. Its STRUCTURED_DERIVATIVES rules need this form: on a plain-jnp f that
+# divides after the product, (h @ W.T) / sqrt(fan_in), they ran at the speed of the Jacobian
+# contraction (measured 2026-12-07: 7.3 s against 0.036 s with stax on the MLP, n=512).
+PEER_SRC = r"""
 import sys, json, time, numpy as np, jax, jax.numpy as jnp
 import neural_tangents as nt
+from neural_tangents import stax
 d = np.load(sys.argv[1]); cfg = json.loads(sys.argv[2])
-L = cfg["layers"]; act = {"relu": jax.nn.relu, "tanh": jnp.tanh}[cfg["activation"]]
-params = [{"W": jnp.asarray(d[f"W{l}"])} | ({"b": jnp.asarray(d[f"b{l}"])} if f"b{l}" in d else {})
-          for l in range(L)]
+L = cfg["layers"]; act = {"relu": stax.Relu}[cfg["activation"]]
+layers, params = [], []
+for l in range(L):
+    W = jnp.asarray(d[f"W{l}"]).T
+    has_b = f"b{l}" in d
+    layers.append(stax.Dense(W.shape[1], W_std=1.0, b_std=1.0 if has_b else None,
+                             parameterization="ntk"))
+    params.append((W, jnp.asarray(d[f"b{l}"]) if has_b else None))
+    if l < L - 1:
+        layers.append(act()); params.append(())
+_, f, _ = stax.serial(*layers)
 X = jnp.asarray(d["X"])
-def f(params, X):
-    h = X
-    for l, p in enumerate(params):
-        z = (h @ p["W"].T) / np.sqrt(p["W"].shape[1])
-        if "b" in p: z = z + p["b"]
-        h = act(z) if l < L - 1 else z
-    return h
 out = {}
 for name in cfg["impls"]:
     impl = getattr(nt.NtkImplementation, name)
@@ -44,7 +50,7 @@ for name in cfg["impls"]:
     out[name] = min(ts)
     np.save(sys.argv[3] + f".{name}.npy", np.asarray(K).reshape(X.shape[0], X.shape[0]))
 print(json.dumps(out))
-'''
+"""
 
 
 def ensure_peer() -> Path:
