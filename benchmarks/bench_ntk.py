@@ -289,6 +289,9 @@ def main(argv=None):
     ap.add_argument("--floor", action="store_true", help="only the SYRK-floor table")
     ap.add_argument("--peer", action="store_true",
                     help="also neural-tangents 0.6.5 side by side (creates its venv)")
+    ap.add_argument("--peer-large", action="store_true",
+                    help="with --peer: one-hidden-layer sizes n = 512, 1024, 2048 (m = 8192, "
+                         "16384, 16384), NT's Jacobian path only at n <= 512")
     ap.add_argument("--no-floor", action="store_true",
                     help="with --peer: skip the SYRK-floor table")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -314,7 +317,8 @@ def main(argv=None):
             _peer_bench.floor_table(args.n, args.d, args.m, args.repeats)
         if args.peer:
             sizes = [(64, 16, 256), (128, 32, 512), (256, 32, 1024)] if q else \
-                [(128, 128, 8192), (256, 128, 8192), (512, 128, 8192)]
+                [(512, 128, 8192), (1024, 128, 16384), (2048, 128, 16384)] if args.peer_large \
+                else [(128, 128, 8192), (256, 128, 8192), (512, 128, 8192)]
             mlp = (128, 32, (128, 128)) if q else (512, 64, (512, 512))
             _peer_bench.peer_table(sizes, mlp, min(args.repeats, 2), 2)
         return 0
