@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import numbers
-import os
 import re
 import sys
 from pathlib import Path
@@ -78,12 +77,9 @@ def _report_only() -> bool:
     """True when ``NTKLIB_VERDICT_REPORT=1``: a failed verdict prints its FAIL line and the
     notebook goes on, so that ``course.py stress`` sees every verdict, not only the first that
     fails. Never set in CI or in the book build, where a failed claim must raise."""
-    value = os.environ.get(REPORT_VAR, "").strip().lower()
-    if value in ("", "0", "false", "no"):
-        return False
-    if value in ("1", "true", "yes"):
-        return True
-    raise ValueError(f"{REPORT_VAR}={value!r}: use 1 (report failed verdicts, do not raise) or 0.")
+    from .config import env_flag  # config is a floor-0 module too: no cycle
+
+    return env_flag(REPORT_VAR, "report failed verdicts, do not raise")
 
 
 def _as_bool(claim: str, name: str, value) -> bool:

@@ -107,14 +107,20 @@ def key(seed: int) -> jax.Array:
     return jax.random.key(seed + 1_000_003 * seed_offset())
 
 
-def smoke() -> bool:
-    """True when ``NTKLIB_SMOKE`` is set to a true value (``1``, ``true``, ``yes``)."""
-    value = os.environ.get(SMOKE_VAR, "").strip().lower()
+def env_flag(var: str, meaning: str) -> bool:
+    """An on/off environment variable: False when unset or ``0``/``false``/``no``, True for
+    ``1``/``true``/``yes``; anything else is a ``ValueError`` that says what ``1`` means."""
+    value = os.environ.get(var, "").strip().lower()
     if value in ("", "0", "false", "no"):
         return False
     if value in ("1", "true", "yes"):
         return True
-    raise ValueError(f"{SMOKE_VAR}={value!r}: use 1 (smoke run) or 0.")
+    raise ValueError(f"{var}={value!r}: use 1 ({meaning}) or 0.")
+
+
+def smoke() -> bool:
+    """True when ``NTKLIB_SMOKE`` is set to a true value (``1``, ``true``, ``yes``)."""
+    return env_flag(SMOKE_VAR, "smoke run")
 
 
 def iters(n: int) -> int:
