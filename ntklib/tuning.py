@@ -70,6 +70,13 @@ class ValidationTuned(NamedTuple):
       test: the test MSE at the choice, computed once, from the rerun parameters.
       at_edge: ``dict`` hyperparameter name -> ``True`` if the chosen value is the smallest or
         largest of that name's values in the grid (a sign the grid should be wider).
+      edge_z: ``dict`` hyperparameter name -> for a name at an edge, the paired
+        :math:`z` (:func:`paired_difference` on the validation split) of the choice against the
+        best run whose value of that name is interior, each at its own stopping step; ``None``
+        when the name is not at an edge or has no interior value. The choice has the lower
+        validation MSE, so :math:`z \le 0`; :math:`z < -2` means the validation split resolves
+        the edge as better (the optimum may lie beyond the grid), :math:`z \ge -2` that it
+        cannot tell the edge from the interior (the optimum is flat there).
       run: the chosen setting's full run (its ``test_losses`` are validation losses).
       params: the parameters at :math:`t^\star` (from the rerun).
     """
@@ -87,6 +94,7 @@ class ValidationTuned(NamedTuple):
     train: float
     test: float
     at_edge: dict
+    edge_z: dict
     run: object
     params: object
 
@@ -336,15 +344,24 @@ def tune_on_validation(train: Callable, settings, *, model, X_fit, y_fit, X_val,
         raise ValueError(f"{fn}: the rerun of {settings[best]} for {stop_step} steps has "
                          f"validation MSE {got:.6g}, not the recorded {val[best, rec]:.6g}; "
                          "train must be deterministic (fixed keys) and stop after `steps`.")
-    at_edge = {}
+    at_edge, edge_z = {}, {}
     for name in settings[0]:
         values = sorted({s[name] for s in settings}, key=lambda v: (v is None, v))
         at_edge[name] = len(values) > 1 and settings[best][name] in (values[0], values[-1])
+        edge_z[name] = None
+        inner = [i for i, s in enumerate(settings) if s[name] not in (values[0], values[-1])
+                 and np.isfinite(score[i]).any()]
+        if at_edge[name] and inner:  # the best interior run, rerun to its own stopping step
+            i = min(inner, key=lambda i: score[i].min())
+            j = int(np.argmin(score[i]))
+            other = runs[i].params if j == len(runs[i].losses) - 1 else \
+                train(steps=int(runs[i].step[j]), **settings[i]).params
+            edge_z[name] = paired_difference(model, params, other, X_val, y_val).z
     return ValidationTuned(
         settings=settings, val_mse=val, train_mse=tr, epochs=ep, excluded=excluded, best=best,
         setting=settings[best], stop_step=stop_step, stop_epoch=float(ep[best, rec]),
         val=float(val[best, rec]), train=float(tr[best, rec]),
-        test=mse(model, params, X_test, y_test), at_edge=at_edge, run=runs[best],
+        test=mse(model, params, X_test, y_test), at_edge=at_edge, edge_z=edge_z, run=runs[best],
         params=params)
 
 

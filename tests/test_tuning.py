@@ -114,6 +114,39 @@ def test_tune_on_validation_matches_brute_force_gd():
     assert res.at_edge == {"lr": res.setting["lr"] in (lrs[0], lrs[-1])}
 
 
+def test_edge_z_against_numpy_paired_difference():
+    # Ten steps are too few for the small learning rates: the largest of the grid wins (an edge).
+    # Oracle: NumPy GD for every lr, the chosen and the best interior run each at its best
+    # validation step, and z = mean(d) / (std(d, ddof=1) / sqrt(n)) of the paired squared errors.
+    Xf, yf, Xv, yv, Xt, yt = _problem()
+    lam_max = np.linalg.eigvalsh(Xf @ Xf.T).max()
+    lrs = [0.02 / lam_max, 0.05 / lam_max, 0.2 / lam_max]
+    steps = 10
+
+    def train(*, lr, steps=None):
+        return train_optax(_linear, jnp.zeros(Xf.shape[1]), Xf, yf, optimizer=optax.sgd(lr),
+                           steps=10 if steps is None else steps, chunk=5, X_test=Xv, y_test=yv)
+
+    res = tune_on_validation(train, grid(lr=lrs), model=_linear, X_fit=Xf, y_fit=yf, X_val=Xv,
+                             y_val=yv, X_test=Xt, y_test=yt)
+    best_w = {}
+    for lr in lrs:
+        ws = _numpy_gd(Xf, yf, lr, steps)[::5]  # the records: every chunk of 5 steps
+        best_w[lr] = min(ws, key=lambda w: np.mean((Xv @ w - yv) ** 2))
+    assert res.setting["lr"] == lrs[-1] and res.at_edge == {"lr": True}
+    d = (Xv @ best_w[lrs[-1]] - yv) ** 2 - (Xv @ best_w[lrs[1]] - yv) ** 2
+    z = d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
+    assert res.edge_z["lr"] == pytest.approx(z, rel=1e-8)
+    assert res.edge_z["lr"] <= 0  # the choice has the lower validation MSE
+    # an interior choice has no edge z; nor has a name with only two values
+    inner = tune_on_validation(train, grid(lr=[lrs[0], lrs[-1], 0.8 / lam_max, 2.5 / lam_max]),
+                               model=_linear, X_fit=Xf, y_fit=yf, X_val=Xv, y_val=yv, X_test=Xt, y_test=yt)
+    assert inner.at_edge == {"lr": False} and inner.edge_z == {"lr": None}
+    two = tune_on_validation(train, grid(lr=lrs[:2]), model=_linear, X_fit=Xf, y_fit=yf,
+                             X_val=Xv, y_val=yv, X_test=Xt, y_test=yt)
+    assert two.at_edge == {"lr": True} and two.edge_z == {"lr": None}
+
+
 def test_optax_trainer_minibatch_rerun_retraces():
     Xf, yf, Xv, yv, Xt, yt = _problem()
     net = ShallowNet(32, "tanh", "ntk", "vW")
