@@ -92,7 +92,7 @@ def _dense_step(model, params, X, y, lam, lr):
 def _dense_gram(pb):
     """J J^T of a ShallowNet problem, J by jax.jacrev (n backward passes; all parameters)."""
     flat, unravel = ravel_pytree(pb.params0)
-    J = np.asarray(jax.jacrev(lambda w: pb.model.apply(unravel(w), pb.X))(flat), np.float64)
+    J = np.asarray(jax.jit(jax.jacrev(lambda w: pb.model.apply(unravel(w), pb.X)))(flat), np.float64)
     return J @ J.T
 
 

@@ -429,9 +429,10 @@ def test_sgd_batch_of_one_takes_single_example_gradient_steps():
     out = nl.sgd(inst.model, inst.params0, inst.X, inst.y, lr=eta, steps=n * epochs, args=inst.args, batch_size=1, key=jax.random.key(4), keep_params=True)
     thetas = np.asarray(out.thetas)
     used = []
+    jac = jax.jit(jax.jacfwd(lambda w: inst.model(w, inst.X, *inst.args)))  # one compile for all steps
     for t in range(n * epochs):
         z = jnp.asarray(thetas[t])
-        J = np.asarray(jax.jacfwd(lambda w: inst.model(w, inst.X, *inst.args))(z))
+        J = np.asarray(jac(z))
         r = np.asarray(inst.model(z, inst.X, *inst.args) - inst.y)
         step = thetas[t + 1] - thetas[t]
         cand = [i for i in range(n) if np.allclose(step, -eta * n * J[i] * r[i], rtol=1e-10, atol=1e-14)]

@@ -23,7 +23,7 @@ KEY = jax.random.PRNGKey(0)
 
 def _dense_jacobian(apply_fn, params, X):
     """(n, p) Jacobian by forward mode, leaves flattened in tree order."""
-    J = jax.jacfwd(apply_fn)(params, jnp.asarray(X))
+    J = jax.jit(jax.jacfwd(apply_fn))(params, jnp.asarray(X))  # jit: one compile, not op by op
     return np.concatenate([np.asarray(a).reshape(X.shape[0], -1)
                            for a in jax.tree_util.tree_leaves(J)], axis=1)
 
