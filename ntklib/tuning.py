@@ -334,11 +334,12 @@ def tune_on_validation(train: Callable, settings, *, model, X_fit, y_fit, X_val,
     best, rec = np.unravel_index(int(np.argmin(score)), score.shape)
     best, rec = int(best), int(rec)
     stop_step = int(runs[best].step[rec])
-    if rec == len(runs[best].losses) - 1:
-        params = runs[best].params
-    else:
-        again = train(steps=stop_step, **settings[best])
-        params = again.params
+
+    def params_at(i, j):  # run i's parameters at its record j (a rerun unless j is its end)
+        return runs[i].params if j == len(runs[i].losses) - 1 else \
+            train(steps=int(runs[i].step[j]), **settings[i]).params
+
+    params = params_at(best, rec)
     got = mse(model, params, X_val, y_val)
     if not math.isclose(got, val[best, rec], rel_tol=rerun_rtol, abs_tol=1e-12):
         raise ValueError(f"{fn}: the rerun of {settings[best]} for {stop_step} steps has "
@@ -353,9 +354,7 @@ def tune_on_validation(train: Callable, settings, *, model, X_fit, y_fit, X_val,
                  and np.isfinite(score[i]).any()]
         if at_edge[name] and inner:  # the best interior run, rerun to its own stopping step
             i = min(inner, key=lambda i: score[i].min())
-            j = int(np.argmin(score[i]))
-            other = runs[i].params if j == len(runs[i].losses) - 1 else \
-                train(steps=int(runs[i].step[j]), **settings[i]).params
+            other = params_at(i, int(np.argmin(score[i])))
             edge_z[name] = paired_difference(model, params, other, X_val, y_val).z
     return ValidationTuned(
         settings=settings, val_mse=val, train_mse=tr, epochs=ep, excluded=excluded, best=best,
