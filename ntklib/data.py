@@ -367,7 +367,7 @@ def friedman1(n_train: int, n_test: int, *, d: int = 10, noise: float = 1.0, key
     n = n_train + n_test
     kx, ke = jax.random.split(_as_key(fn, key))
     X = np.asarray(_random.uniform(kx, (n, d)), np.float64)
-    eps = sigma * np.asarray(jax.random.normal(ke, (n,)), np.float64)
+    eps = sigma * np.asarray(_random.normal(ke, (n,)), np.float64)
     f = (10.0 * np.sin(np.pi * X[:, 0] * X[:, 1]) + 20.0 * (X[:, 2] - 0.5) ** 2
          + 10.0 * X[:, 3] + 5.0 * X[:, 4])
     y = f + eps
@@ -436,7 +436,7 @@ def corrupt_labels(y, fraction: float, *, key, num_classes: int) -> Corrupted:
     k = int(round(frac * n))
     k_perm, k_shift = jax.random.split(_as_key(fn, key))
     idx = np.asarray(jax.random.permutation(k_perm, n))[:k]
-    shift = np.asarray(jax.random.randint(k_shift, (k,), 1, K))
+    shift = np.asarray(_random.randint(k_shift, (k,), 1, K))
     new = y.astype(np.int64).copy()
     new[idx] = (new[idx] + shift) % K
     mask = np.zeros(n, bool)

@@ -50,7 +50,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from . import _tiles as _gram
+from . import _random, _tiles as _gram
 from ._activations import relu_arccos
 from ._checks import as_key, as_matrix, check_int, is_float64, warn_gram_downcast
 from .shallow import ACTIVATIONS, PARAMETERIZATIONS, activation_fn
@@ -202,8 +202,8 @@ def init(net: MLP, d: int, *, key, dtype=None) -> list:
     keys = jax.random.split(key, 2 * (len(dims) - 1))
     params = []
     for l, (fi, fo) in enumerate(zip(dims[:-1], dims[1:])):
-        W = jax.random.normal(keys[2 * l], (fo, fi), dtype)
-        b = jax.random.normal(keys[2 * l + 1], (fo,), dtype)
+        W = _random.normal(keys[2 * l], (fo, fi), dtype)
+        b = _random.normal(keys[2 * l + 1], (fo,), dtype)
         if net.parameterization == "standard":
             W = W * (net.weight_std / math.sqrt(fi))
             b = b * net.bias_std

@@ -177,9 +177,9 @@ def init(net: ShallowNet, d: int, *, key, dtype=None) -> dict:
     sw, sv = (1.0, 1.0) if net.parameterization == "ntk" else (1.0 / math.sqrt(d), 1.0 / math.sqrt(m))
     W = sw * _random.normal(kw, (m, d), dtype)
     if net.v_init == "sign":
-        v = sv * jax.random.rademacher(kv, (m,), dtype)
+        v = sv * _random.rademacher(kv, (m,), dtype)
     else:
-        v = sv * jax.random.normal(kv, (m,), dtype)
+        v = sv * _random.normal(kv, (m,), dtype)
     return {"W": W, "v": v}
 
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from jax.scipy.linalg import solve_triangular
 
+from . import _random
 from ._checks import as_key, as_matrix, as_vector, check_positive
 from .data import corrupt_labels
 from .ntk import gram
@@ -247,7 +248,7 @@ def relu_interpolant(X, y, *, key) -> ReluInterpolant:
         raise ValueError(f"{fn}: X must have at least 2 rows, got {n}; one point is fitted by a constant.")
     dtype = jnp.result_type(X, y)
     X, y = X.astype(dtype), y.astype(dtype)
-    a = jax.random.normal(key, (X.shape[1],), dtype)
+    a = _random.normal(key, (X.shape[1],), dtype)
     z = X @ a
     order = jnp.argsort(z)
     zs, ys = z[order], y[order]

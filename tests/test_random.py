@@ -18,3 +18,31 @@ def test_flat_draws_equal_jax_random(shape, make_key, x64):
         np.testing.assert_array_equal(_random.uniform(key, shape, dtype, -2.0, 3.0),
                                       jax.random.uniform(key, shape, dtype, -2.0, 3.0))
         assert _random.normal(key, shape, dtype).dtype == dtype
+        np.testing.assert_array_equal(_random.rademacher(key, shape, dtype),
+                                      jax.random.rademacher(key, shape, dtype))
+    for dtype in (jnp.int32, jnp.int64):
+        np.testing.assert_array_equal(_random.randint(key, shape, -3, 40, dtype),
+                                      jax.random.randint(key, shape, -3, 40, dtype))
+
+
+@pytest.mark.parametrize("partitionable", [True, False])
+def test_bucketed_draws_equal_jax_random_in_both_threefry_modes(partitionable):
+    """Draws are made at the next power of two and cut back only where the prefix property
+    holds (partitionable threefry); the older mode draws at the exact length. Either way the
+    result must be jax.random's own draw with the full shape, bit for bit."""
+    previous = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", partitionable)
+    try:
+        key = jax.random.key(5)
+        for shape in [(3, 7), (33,), (5, 5, 5)]:  # 21, 33, 125 elements: none a power of two
+            np.testing.assert_array_equal(_random.normal(key, shape), jax.random.normal(key, shape))
+            np.testing.assert_array_equal(_random.uniform(key, shape, minval=1.0, maxval=2.0),
+                                          jax.random.uniform(key, shape, minval=1.0, maxval=2.0))
+        assert _random._flat_length(21) == (32 if partitionable else 21)
+    finally:
+        jax.config.update("jax_threefry_partitionable", previous)
+
+
+def test_draws_above_the_bucket_limit_are_exact_length():
+    assert _random._flat_length(_random.BUCKET_LIMIT + 1) == _random.BUCKET_LIMIT + 1
+    assert _random._flat_length(_random.BUCKET_LIMIT) == _random.BUCKET_LIMIT
