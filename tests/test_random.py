@@ -26,7 +26,7 @@ def test_flat_draws_equal_jax_random(shape, make_key, x64):
 
 
 @pytest.mark.parametrize("partitionable", [True, False])
-def test_bucketed_draws_equal_jax_random_in_both_threefry_modes(partitionable):
+def test_bucketed_draws_equal_jax_random_in_both_threefry_modes(partitionable, x64):
     """Draws are made at the next power of two and cut back only where the prefix property
     holds (partitionable threefry); the older mode draws at the exact length. Either way the
     result must be jax.random's own draw with the full shape, bit for bit."""
@@ -34,7 +34,7 @@ def test_bucketed_draws_equal_jax_random_in_both_threefry_modes(partitionable):
     jax.config.update("jax_threefry_partitionable", partitionable)
     try:
         key = jax.random.key(5)
-        for shape in [(3, 7), (33,), (5, 5, 5)]:  # 21, 33, 125 elements: none a power of two
+        for shape in [(3, 7), (5, 5, 5)]:  # 21 and 125 elements: not powers of two
             np.testing.assert_array_equal(_random.normal(key, shape), jax.random.normal(key, shape))
             np.testing.assert_array_equal(_random.uniform(key, shape, minval=1.0, maxval=2.0),
                                           jax.random.uniform(key, shape, minval=1.0, maxval=2.0))
