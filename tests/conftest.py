@@ -17,14 +17,25 @@ ROOT = Path(__file__).resolve().parents[1]
 #: time (3,115 programs, 317 s of 420 s, measured on 2 cores), and -O0 compiles them about
 #: 17% faster in all. Every tolerance is a round-off or statistical bound, which holds for any
 #: IEEE-conforming build. The code users run, at XLA's default level, is tested too: the
-#: notebook kernels (strict nbval compares every committed output), the assignment gradings
-#: and the sharding subprocess start from the environment as it was, without this flag.
+#: notebook kernels (strict nbval compares every committed output) and the assignment
+#: gradings start from the environment as it was, without this flag. A unit test's own
+#: subprocess (the 8-device sharding check) takes it from the ``unit_xla_flags`` fixture.
 #: ``NTKLIB_TEST_DEFAULT_XLA=1`` runs the unit tests at the default level as well.
 UNIT_TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 
 
+def _unit_test_xla_flags() -> str:
+    return "" if os.environ.get("NTKLIB_TEST_DEFAULT_XLA") == "1" else UNIT_TEST_XLA_FLAGS
+
+
+@pytest.fixture(scope="session")
+def unit_xla_flags() -> str:
+    """The XLA flags of the unit tests, for a unit test's own subprocess (see above)."""
+    return _unit_test_xla_flags()
+
+
 def _start_xla_for_unit_tests() -> None:
-    if os.environ.get("NTKLIB_TEST_DEFAULT_XLA") == "1":
+    if not _unit_test_xla_flags():
         return
     before = os.environ.get("XLA_FLAGS")
     os.environ["XLA_FLAGS"] = f"{before or ''} {UNIT_TEST_XLA_FLAGS}".strip()

@@ -73,10 +73,10 @@ SCRIPT = textwrap.dedent(r"""
 
 
 @pytest.fixture(scope="module")
-def results():
+def results(unit_xla_flags):
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                        " --xla_force_host_platform_device_count=8").strip()
+                        f" --xla_force_host_platform_device_count=8 {unit_xla_flags}").strip()
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
