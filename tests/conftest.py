@@ -39,10 +39,11 @@ def unit_xla_flags() -> str:
 
 
 def _start_xla_for_unit_tests() -> None:
-    if not _unit_test_xla_flags():
+    flags = _unit_test_xla_flags()
+    if not flags:
         return
     before = os.environ.get("XLA_FLAGS")
-    os.environ["XLA_FLAGS"] = f"{before or ''} {UNIT_TEST_XLA_FLAGS}".strip()
+    os.environ["XLA_FLAGS"] = f"{before or ''} {flags}".strip()
     try:  # XLA reads XLA_FLAGS once, when its CPU client starts and first compiles
         jax.devices()
         jax.jit(lambda x: x + 1)(np.float32(1.0)).block_until_ready()
@@ -54,6 +55,7 @@ def _start_xla_for_unit_tests() -> None:
 
 
 _start_xla_for_unit_tests()
+
 #: Set to a built book's HTML folder (e.g. ``_build/html`` after ``python3 course.py book``) to
 #: test that build instead of making one: tests/test_book.py and tests/test_browser.py read it.
 BOOK_HTML_ENV = "NTKLIB_BOOK_HTML"
